@@ -1,0 +1,33 @@
+"""Kernel start-up for graded notebooks (every assignment).
+
+nbgrader scores a test cell 0 whenever the cell wrote anything to stderr, and Python
+prints warnings to stderr: a ``UserWarning`` from torch inside a correct answer would
+cost it its points. ``nbgrader_config.py`` starts each grading/validation kernel with
+``--IPKernelApp.exec_lines`` calling :func:`route_warnings_to_stdout`, so warnings stay
+visible to the student but no longer look like failures. Errors still fail the cell.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any, TextIO
+
+KERNEL_EXEC_LINE = "import course_utils.grading.kernel as _k; _k.route_warnings_to_stdout(); del _k"
+
+
+def _show_on_stdout(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int,
+    file: TextIO | None = None, line: str | None = None,
+) -> None:
+    sys.stdout.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def route_warnings_to_stdout() -> None:
+    """Print every warning to standard output instead of standard error."""
+    warnings.showwarning = _show_on_stdout
+
+
+def kernel_arguments() -> list[Any]:
+    """Extra kernel arguments for nbgrader's ``Execute`` preprocessor."""
+    return [f"--IPKernelApp.exec_lines={KERNEL_EXEC_LINE}"]

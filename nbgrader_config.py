@@ -1,0 +1,30 @@
+"""nbgrader configuration of the course (instructor and student Validate alike).
+
+Layout: solutions/<chapter>/<chapter>.ipynb are the source notebooks; exercises/ is what
+`nbgrader generate_assignment <chapter> --force` makes from them.
+"""
+
+from course_utils.grading.kernel import kernel_arguments
+
+c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
+
+c.CourseDirectory.course_id = "cnn-image-processing"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+
+# PyTorch cells (imports, a few optimisation steps) need more than nbgrader's default 30 s;
+# a cell that runs longer is interrupted and the rest of the notebook is still graded.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+# nbgrader zeroes a test cell that wrote to stderr: send warnings to stdout instead.
+c.Execute.extra_arguments = kernel_arguments()
+
+# A student who deletes a test cell gets it back (and graded) instead of "needs manual grade".
+c.OverwriteCells.add_missing_cells = True
+
+# Feedback must not reveal hidden tests (nbgrader's default feedback shows them).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "nbgrader.preprocessors.ClearHiddenTests",
+]

@@ -1,0 +1,86 @@
+"""Helpers for tests that run nbgrader for real in a temporary course folder.
+
+The course folder gets the repository's own nbgrader_config.py and solutions/, so the
+tests exercise exactly what instructors run. Submissions are built from the generated
+release notebook by replacing answer cells, the way a student fills them in.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+CHAPTERS = sorted(p.name for p in (REPO / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file())
+SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$", re.MULTILINE)
+
+
+def nbgrader_env() -> dict[str, str]:
+    """nbgrader runs `alembic` and kernels by name: the venv's bin/ must come first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("JUPYTER_CONFIG_DIR", None)
+    return env
+
+
+def run_nbgrader(course: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=nbgrader_env(),
+                            capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(f"nbgrader {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def make_course(root: Path, chapter: str) -> Path:
+    """A course folder with the repo's config and one chapter's source, release generated."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    shutil.copytree(REPO / "solutions" / chapter, root / "solutions" / chapter)
+    run_nbgrader(root, "generate_assignment", chapter, "--force")
+    return root
+
+
+def cells_by_grade_id(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
+    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if "nbgrader" in c.metadata}
+
+
+def answer_cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
+    return {gid: c for gid, c in cells_by_grade_id(nb).items() if c.metadata["nbgrader"].get("solution")}
+
+
+def graded_cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
+    return {gid: c for gid, c in cells_by_grade_id(nb).items() if c.metadata["nbgrader"].get("grade")}
+
+
+def solution_answers(chapter: str) -> dict[str, str]:
+    """What a perfect student writes: the source's answer cells without nbgrader markers."""
+    source = nbformat.read(REPO / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
+    return {gid: SOLUTION_MARKERS.sub("", cell.source) for gid, cell in answer_cells(source).items()}
+
+
+def fill_answers(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
+    nb = nbformat.from_dict(release)
+    cells = answer_cells(nb)
+    unknown = set(answers) - set(cells)
+    if unknown:
+        raise KeyError(f"fixture answers for cells the notebook does not have: {sorted(unknown)}")
+    for gid, source in answers.items():
+        cells[gid].source = source.strip("\n")
+    return nb
+
+
+def submit(course: Path, chapter: str, student: str, nb: nbformat.NotebookNode) -> None:
+    folder = course / "submitted" / student / chapter
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / f"{chapter}.ipynb")
+
+
+def release_notebook(course: Path, chapter: str) -> nbformat.NotebookNode:
+    return nbformat.read(course / "exercises" / chapter / f"{chapter}.ipynb", as_version=4)
