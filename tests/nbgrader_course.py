@@ -20,6 +20,8 @@ REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 CHAPTERS = sorted(p.name for p in (REPO / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file())
 SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$", re.MULTILINE)
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
+SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.DOTALL)
 
 
 def nbgrader_env() -> dict[str, str]:
@@ -84,3 +86,30 @@ def submit(course: Path, chapter: str, student: str, nb: nbformat.NotebookNode) 
 
 def release_notebook(course: Path, chapter: str) -> nbformat.NotebookNode:
     return nbformat.read(course / "exercises" / chapter / f"{chapter}.ipynb", as_version=4)
+
+
+def source_notebook(chapter: str) -> nbformat.NotebookNode:
+    return nbformat.read(REPO / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
+
+
+def protected_lines(chapter: str, solutions: bool = True, hidden: bool = True) -> set[str]:
+    """Distinctive lines (24+ characters) of solutions and hidden tests: none may leak."""
+    lines = set()
+    for cell in source_notebook(chapter).cells:
+        blocks = (SOLUTION.findall(cell.source) if solutions else []) + (HIDDEN.findall(cell.source) if hidden else [])
+        for block in blocks:
+            lines.update(line.strip() for line in block.splitlines() if len(line.strip()) >= 24)
+    if not lines:
+        raise AssertionError(f"{chapter}: found no solution or hidden-test lines to look for")
+    return lines
+
+
+def visible_text(html: str) -> str:
+    """The text a reader sees: tags removed (syntax highlighting splits code into spans)."""
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(html, "html.parser").get_text()
+
+
+def leaked_lines(text: str, lines: set[str]) -> list[str]:
+    return sorted(line for line in lines if line in text)

@@ -25,14 +25,12 @@ from nbgrader.validator import Validator
 from traitlets.config.loader import PyFileConfigLoader
 
 from nbgrader_course import (
-    CHAPTERS, REPO, answer_cells, fill_answers, graded_cells, make_course, release_notebook, run_nbgrader,
-    solution_answers, submit,
+    CHAPTERS, HIDDEN, REPO, answer_cells, fill_answers, graded_cells, leaked_lines, make_course, protected_lines,
+    release_notebook, run_nbgrader, solution_answers, source_notebook, submit, visible_text,
 )
 
 pytestmark = pytest.mark.slow
 
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
-SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.DOTALL)
 WARNING_TEXT = "this answer warns on purpose"
 
 
@@ -42,19 +40,6 @@ def fixture_module(chapter: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def source_notebook(chapter: str) -> nbformat.NotebookNode:
-    return nbformat.read(REPO / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
-
-
-def protected_lines(chapter: str) -> set[str]:
-    """Distinctive lines of solutions and hidden tests: none may reach students or readers."""
-    lines = set()
-    for cell in source_notebook(chapter).cells:
-        for block in SOLUTION.findall(cell.source) + HIDDEN.findall(cell.source):
-            lines.update(line.strip() for line in block.splitlines() if len(line.strip()) >= 24)
-    return lines
 
 
 def with_warning(answers: dict[str, str]) -> dict[str, str]:
@@ -192,12 +177,7 @@ def test_feedback_hides_the_hidden_tests(graded):
     feedback = graded.course / "feedback" / "solution" / graded.chapter / f"{graded.chapter}.html"
     html = feedback.read_text()
     assert "BEGIN HIDDEN TESTS" not in html
-    hidden = {line for cell in source_notebook(graded.chapter).cells for block in HIDDEN.findall(cell.source)
-              for line in block.splitlines() if len(line.strip()) >= 24}
-    text = re.sub(r"<[^>]+>", "", html)
-    import html as html_module
-    text = html_module.unescape(text)
-    leaked = [line.strip() for line in hidden if line.strip() in text]
+    leaked = leaked_lines(visible_text(html), protected_lines(graded.chapter, solutions=False))
     assert not leaked, f"feedback shows hidden tests: {leaked[:3]}"
 
 
@@ -213,9 +193,7 @@ def test_exercises_are_exactly_what_generate_assignment_produces(graded):
 def test_no_solution_or_hidden_test_text_in_exercises(chapter):
     released = "\n".join(p.read_text() for p in (REPO / "exercises" / chapter).rglob("*.ipynb"))
     assert "BEGIN SOLUTION" not in released and "HIDDEN TESTS" not in released
-    lines = protected_lines(chapter)
-    assert lines, "found no solution lines to look for"
-    leaked = [line for line in lines if line in released]
+    leaked = leaked_lines(released, protected_lines(chapter))
     assert not leaked, f"exercises/{chapter} contains solution or hidden-test lines: {leaked[:3]}"
 
 

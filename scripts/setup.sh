@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install everything the course needs into .venv (Python 3.11), idempotently.
+#   - the pinned Python packages (requirements.txt) and course_utils (editable)
+#   - Chromium for the browser test (Debian package), when missing and when we can apt-get
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    echo "setup: $PYTHON not found; the course needs Python 3.11 (set PYTHON=/path/to/python3.11)" >&2
+    exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv with $PYTHON"
+    "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.requirements.sha256
+wanted=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    echo "setup: installing requirements.txt (torch comes from the local cache where there is one)"
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -r requirements.txt
+    .venv/bin/python -m pip install --quiet --no-deps -e .
+    echo "$wanted" > "$stamp"
+else
+    echo "setup: .venv is up to date with requirements.txt"
+fi
+
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing Chromium (Debian package) for the browser test"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "setup: Chromium not found and cannot apt-get it here: the browser test will be skipped" \
+             "(it fails under CI=true). Install the 'chromium' package to run it." >&2
+    fi
+fi
