@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
+unset MPLBACKEND   # kernels inheriting a non-inline backend (e.g. Agg) would draw no figures
 jupyter-book build . --all -W -n --keep-going "$@"
 echo "The book is at $PWD/_build/html/index.html"

@@ -5,5 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"   # nbgrader runs `alembic` and kernels by name
-export MPLBACKEND=Agg
 exec python -m pytest "$@"

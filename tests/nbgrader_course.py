@@ -25,10 +25,15 @@ SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.DOTALL)
 
 
 def nbgrader_env() -> dict[str, str]:
-    """nbgrader runs `alembic` and kernels by name: the venv's bin/ must come first on PATH."""
+    """Environment for nbgrader, jupyter-book and their kernels.
+
+    nbgrader runs `alembic` and kernels by name, so the venv's bin/ comes first on PATH.
+    MPLBACKEND is dropped: a kernel that inherits e.g. Agg draws no inline figures.
+    """
     env = dict(os.environ)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.pop("JUPYTER_CONFIG_DIR", None)
+    env.pop("MPLBACKEND", None)
     return env
 
 

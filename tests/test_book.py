@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,17 @@ def html_dir() -> Path:
 def test_book_builds_every_page(html_dir):
     for page in toc_pages():
         assert (html_dir / f"{page}.html").is_file(), f"{page}.html missing from the build"
+
+
+def test_chapter_pages_show_their_figures(html_dir):
+    """Each chapter page embeds its notebook's figures, and each image file exists."""
+    for page in chapter_pages():
+        html_path = html_dir / f"{page}.html"
+        sources = re.findall(r'<img[^>]+src="([^"]+)"', html_path.read_text())
+        figures = [src for src in sources if "_images/" in src]
+        assert len(figures) >= 5, f"{page}: {len(figures)} figures in the page (is MPLBACKEND set for the kernel?)"
+        missing = [src for src in figures if not (html_path.parent / src).resolve().is_file()]
+        assert not missing, f"{page}: figure files missing from the build: {missing}"
 
 
 def test_every_chapter_has_a_lecture_and_an_assignment():
