@@ -8,6 +8,8 @@ One concept per module; each module's docstring says which chapters use it:
 - :mod:`course_utils.conv`: convolution arithmetic (chapter 1, then 2 and 5)
 - :mod:`course_utils.plot`: image grids and feature maps (every chapter)
 - :mod:`course_utils.train`: a small training loop with a progress bar (chapters 1, 3–7)
+- :mod:`course_utils.grading`: what grading needs beyond nbgrader (every assignment)
+- :mod:`course_utils.sphinx_offline`: serves MathJax from the book itself (book build)
 """
 
 __version__ = "0.1.0"
