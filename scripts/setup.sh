@@ -5,9 +5,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON=${PYTHON:-python3.11}
-if ! command -v "$PYTHON" >/dev/null 2>&1; then
-    echo "setup: $PYTHON not found; the course needs Python 3.11 (set PYTHON=/path/to/python3.11)" >&2
+if [ -z "${PYTHON:-}" ]; then
+    for candidate in python3.11 python3 python; do
+        if command -v "$candidate" >/dev/null 2>&1 &&
+           "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+            PYTHON=$candidate
+            break
+        fi
+    done
+fi
+if [ -z "${PYTHON:-}" ] || ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+    echo "setup: no Python 3.11 found (tried python3.11, python3, python); the course is pinned for 3.11." \
+         "Set PYTHON=/path/to/python3.11" >&2
     exit 1
 fi
 if [ ! -x .venv/bin/python ]; then
