@@ -148,7 +148,7 @@ def test_every_mistake_set_loses_points_in_every_graded_cell(graded):
 
 def test_no_grade_needs_manual_grading_or_lacks_a_score(graded):
     for student, cells in graded.scores.items():
-        for cell, (score, maximum, manual) in cells.items():
+        for cell, (score, _maximum, manual) in cells.items():
             assert not manual, f"{student}/{cell} needs manual grading"
             assert score is not None, f"{student}/{cell} has no score"
 
