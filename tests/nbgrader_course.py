@@ -66,10 +66,13 @@ def graded_cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
     return {gid: c for gid, c in cells_by_grade_id(nb).items() if c.metadata["nbgrader"].get("grade")}
 
 
+def source_notebook(chapter: str) -> nbformat.NotebookNode:
+    return nbformat.read(REPO / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
+
+
 def solution_answers(chapter: str) -> dict[str, str]:
     """What a perfect student writes: the source's answer cells without nbgrader markers."""
-    source = nbformat.read(REPO / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
-    return {gid: SOLUTION_MARKERS.sub("", cell.source) for gid, cell in answer_cells(source).items()}
+    return {gid: SOLUTION_MARKERS.sub("", cell.source) for gid, cell in answer_cells(source_notebook(chapter)).items()}
 
 
 def fill_answers(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
@@ -91,10 +94,6 @@ def submit(course: Path, chapter: str, student: str, nb: nbformat.NotebookNode) 
 
 def release_notebook(course: Path, chapter: str) -> nbformat.NotebookNode:
     return nbformat.read(course / "exercises" / chapter / f"{chapter}.ipynb", as_version=4)
-
-
-def source_notebook(chapter: str) -> nbformat.NotebookNode:
-    return nbformat.read(REPO / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
 
 
 def protected_lines(chapter: str, solutions: bool = True, hidden: bool = True) -> set[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nbgrader_course import CHAPTERS, REPO, fill_answers, graded_cells, nbgrader_env, solution_answers
+from nbgrader_course import CHAPTERS, REPO, answer_cells, fill_answers, graded_cells, nbgrader_env, solution_answers
 
 pytestmark = pytest.mark.slow
 
@@ -86,6 +86,8 @@ def test_validate_button_on_blank_and_solved_notebooks(chapter, student_server):
     failed = blank["value"].get("failed", [])
     release = nbformat.read(folder / release_path, as_version=4)
     assert len(failed) == len(graded_cells(release)), f"Validate should report every test cell failing, got {len(failed)}"
+    assert all("NotImplementedError" in f["raw_error"] for f in failed), "blank test cells should fail on the stubs"
+    assert len(answer_cells(release)) >= 5
 
     solved_path = Path("exercises") / chapter / "solved.ipynb"
     nbformat.write(fill_answers(release, solution_answers(chapter)), folder / solved_path)

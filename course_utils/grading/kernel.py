@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import Any, TextIO
+from typing import TextIO
 
 KERNEL_EXEC_LINE = "import course_utils.grading.kernel as _k; _k.route_warnings_to_stdout(); del _k"
 
@@ -28,6 +28,6 @@ def route_warnings_to_stdout() -> None:
     warnings.showwarning = _show_on_stdout
 
 
-def kernel_arguments() -> list[Any]:
+def kernel_arguments() -> list[str]:
     """Extra kernel arguments for nbgrader's ``Execute`` preprocessor."""
     return [f"--IPKernelApp.exec_lines={KERNEL_EXEC_LINE}"]
