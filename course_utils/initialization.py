@@ -1,0 +1,103 @@
+r"""Weight initialization and variance propagation (chapter 3; the plain nets return in 4 and 5).
+
+For a layer :math:`y = \sum_{k=1}^{n} w_k x_k` with independent zero-mean weights,
+:math:`\mathrm{Var}[y] = n\,\mathrm{Var}[w]\,\mathrm{Var}[x]`; a ReLU keeps half of the second
+moment (:math:`G_0 = G_1 = 1/2`), so He et al. (2015) choose :math:`\mathrm{Var}[w] = 2/n_\text{in}`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import pandas as pd
+import torch
+from torch import nn
+
+Scheme = Literal["he", "lecun", "default"]
+#: weight variance times fan-in for each scheme; "default" keeps PyTorch's own initialization
+SCHEME_GAINS: dict[str, float] = {"he": 2.0, "lecun": 1.0}
+_WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def fan_in(weight_shape: Sequence[int] | torch.Size) -> int:
+    """Inputs feeding one output unit: ``in_features`` or ``in_channels/groups x kernel area``.
+
+    PyTorch stores linear weights as (out, in) and conv weights as (out, in/groups, *kernel).
+    """
+    shape = tuple(weight_shape)
+    if len(shape) < 2 or any(n < 1 for n in shape):
+        raise ValueError(f"a weight shape is (out, in, *kernel) with positive sizes, got {shape}")
+    return math.prod(shape[1:])
+
+
+def fan_out(weight_shape: Sequence[int] | torch.Size) -> int:
+    """Outputs each input unit feeds: ``out_features`` or ``out_channels x kernel area``."""
+    shape = tuple(weight_shape)
+    fan_in(shape)  # validates
+    return shape[0] * math.prod(shape[2:])
+
+
+def init_weights_(model: nn.Module, scheme: Scheme, generator: torch.Generator | None = None) -> nn.Module:
+    """Re-initialize every linear and conv layer in place: N(0, gain/fan_in) weights, zero biases.
+
+    ``scheme`` is ``"he"`` (Var[w] = 2/n), ``"lecun"`` (Var[w] = 1/n) or ``"default"`` (leave
+    PyTorch's uniform(±1/sqrt(n)) weights, Var[w] = 1/(3n), and its biases untouched).
+    """
+    if scheme == "default":
+        return model
+    if scheme not in SCHEME_GAINS:
+        raise ValueError(f"unknown init scheme {scheme!r}; expected 'he', 'lecun' or 'default'")
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, _WEIGHTED):
+                std = math.sqrt(SCHEME_GAINS[scheme] / fan_in(module.weight.shape))
+                module.weight.normal_(0.0, std, generator=generator)
+                if module.bias is not None:
+                    module.bias.zero_()
+    return model
+
+
+def plain_relu_net(depth: int, width: int = 128, in_features: int = 784, num_classes: int = 10) -> nn.Sequential:
+    """A plain fully connected ReLU net with ``depth`` weight layers, no normalization, no skips."""
+    if depth < 2:
+        raise ValueError(f"depth counts weight layers including the output layer and must be >= 2, got {depth}")
+    layers: list[nn.Module] = [nn.Flatten(), nn.Linear(in_features, width), nn.ReLU()]
+    for _ in range(depth - 2):
+        layers += [nn.Linear(width, width), nn.ReLU()]
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)
+
+
+def propagation_stats(model: nn.Module, inputs: torch.Tensor, seed: int = 0) -> pd.DataFrame:
+    """Std of every weighted layer's output (forward) and of the gradient reaching it (backward).
+
+    A gradient of unit variance is sent back from the model's output, as in He et al.'s
+    analysis, so the backward column shows how each scheme scales gradients layer by layer.
+    """
+    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, _WEIGHTED)]
+    if not layers:
+        raise ValueError("the model has no linear or conv layers to measure")
+    forward_std: dict[str, float] = {}
+    backward_std: dict[str, float] = {}
+    handles = []
+    for name, module in layers:
+        handles.append(module.register_forward_hook(
+            lambda m, args, out, name=name: forward_std.__setitem__(name, out.detach().std().item())))
+        handles.append(module.register_full_backward_hook(
+            lambda m, grad_in, grad_out, name=name: backward_std.__setitem__(name, grad_out[0].std().item())))
+    try:
+        output = model(inputs.detach().requires_grad_(True))
+        generator = torch.Generator(device=output.device).manual_seed(seed)
+        output.backward(torch.randn(output.shape, generator=generator, device=output.device))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.zero_grad(set_to_none=True)
+    return pd.DataFrame({
+        "layer": range(1, len(layers) + 1),
+        "name": [name for name, _ in layers],
+        "forward_std": [forward_std[name] for name, _ in layers],
+        "backward_std": [backward_std[name] for name, _ in layers],
+    })
