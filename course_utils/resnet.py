@@ -1,0 +1,160 @@
+"""Residual networks (chapter 5): blocks, torchvision-compatible ResNets, small nets for experiments.
+
+Module and attribute names follow torchvision's (``conv1``, ``bn1``, ``downsample``,
+``layer1`` ...), so a torchvision state dict loads into these models unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+
+
+def projection(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
+    """The shortcut used when the shape changes: a strided 1x1 conv and batch norm (option B of the paper)."""
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels))
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 conv-BN layers; ReLU after the addition. ``residual=False`` gives the plain twin."""
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, residual: bool = True) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(in_channels, out_channels, stride)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(out_channels, out_channels)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.residual = residual
+        reshapes = stride != 1 or in_channels != out_channels
+        self.downsample = projection(in_channels, out_channels, stride) if residual and reshapes else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        if self.residual:
+            out = out + (x if self.downsample is None else self.downsample(x))
+        return self.relu(out)
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3, 1x1 expand (x4) with BN; the stride sits on the 3x3 conv as in torchvision."""
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        out_channels = planes * self.expansion
+        self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = conv3x3(planes, planes, stride)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, out_channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        reshapes = stride != 1 or in_channels != out_channels
+        self.downsample = projection(in_channels, out_channels, stride) if reshapes else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class PreActBlock(nn.Module):
+    """Pre-activation block (He et al. 2016): BN-ReLU-conv twice, and nothing after the addition.
+
+    The shortcut stays a pure identity from block to block, which is what lets 1000-layer
+    networks train.
+    """
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.conv1 = conv3x3(in_channels, out_channels, stride)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.conv2 = conv3x3(out_channels, out_channels)
+        self.relu = nn.ReLU()
+        reshapes = stride != 1 or in_channels != out_channels
+        self.downsample = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False) if reshapes else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre = self.relu(self.bn1(x))
+        shortcut = x if self.downsample is None else self.downsample(pre)
+        out = self.conv2(self.relu(self.bn2(self.conv1(pre))))
+        return out + shortcut
+
+
+class ResNet(nn.Module):
+    """ImageNet ResNet: 7x7/2 stem, 3x3/2 max pool, four stages (64, 128, 256, 512 planes), GAP, FC."""
+
+    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: Sequence[int], num_classes: int = 1000) -> None:
+        super().__init__()
+        if len(layers) != 4 or any(n < 1 for n in layers):
+            raise ValueError(f"layers gives the number of blocks in each of the 4 stages, got {list(layers)}")
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        channels = 64
+        for index, (planes, blocks) in enumerate(zip((64, 128, 256, 512), layers), start=1):
+            stride = 1 if index == 1 else 2
+            stage = []
+            for b in range(blocks):
+                stage.append(block(channels, planes, stride if b == 0 else 1))
+                channels = planes * block.expansion
+            setattr(self, f"layer{index}", nn.Sequential(*stage))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def resnet18(num_classes: int = 1000) -> ResNet:
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes)
+
+
+def resnet34(num_classes: int = 1000) -> ResNet:
+    return ResNet(BasicBlock, [3, 4, 6, 3], num_classes)
+
+
+def resnet50(num_classes: int = 1000) -> ResNet:
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes)
+
+
+class SmallResNet(nn.Module):
+    """A two-stage CIFAR-style net for 28x28 digits, residual or plain, of depth ``4n + 2``.
+
+    Stem: 3x3 conv, stride 2 (28 -> 14), BN, ReLU. Stage 1: ``n`` basic blocks of ``width``
+    channels. Stage 2: ``n`` blocks of ``2 width`` channels, the first with stride 2. Global
+    average pooling and one FC layer. Depth counts the stem, the block convs and the FC layer.
+    """
+
+    def __init__(self, blocks_per_stage: int, residual: bool = True, width: int = 8,
+                 in_channels: int = 1, num_classes: int = 10) -> None:
+        super().__init__()
+        if blocks_per_stage < 1:
+            raise ValueError(f"blocks_per_stage must be >= 1, got {blocks_per_stage}")
+        self.depth = 4 * blocks_per_stage + 2
+        self.stem = nn.Sequential(conv3x3(in_channels, width, stride=2), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        blocks = [BasicBlock(width, width, residual=residual) for _ in range(blocks_per_stage)]
+        blocks.append(BasicBlock(width, 2 * width, stride=2, residual=residual))
+        blocks += [BasicBlock(2 * width, 2 * width, residual=residual) for _ in range(blocks_per_stage - 1)]
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(self.stem(x)))
