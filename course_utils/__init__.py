@@ -12,6 +12,7 @@ One concept per module; each module's docstring says which chapters use it:
 - :mod:`course_utils.batchnorm`: batch normalization from scratch, momentum conventions (chapter 4)
 - :mod:`course_utils.resnet`: residual blocks, torchvision-compatible ResNets, small nets (chapter 5)
 - :mod:`course_utils.densenet`: dense blocks, transitions, DenseNet-BC (chapter 5)
+- :mod:`course_utils.style`: Gram matrices, style/content losses, feature extractors, pixel optimization (chapter 7)
 - :mod:`course_utils.plot`: image grids and feature maps (every chapter)
 - :mod:`course_utils.train`: a small training loop with a progress bar (chapters 1, 3–7)
 - :mod:`course_utils.grading`: what grading needs beyond nbgrader (every assignment)
