@@ -403,11 +403,7 @@ def synthesize(
         opt = torch.optim.LBFGS([image], lr=lr or 1.0, max_iter=evaluations, max_eval=evaluations,
                                 history_size=50, tolerance_grad=0.0, tolerance_change=0.0,
                                 line_search_fn="strong_wolfe")
-        while len(losses) < evaluations:
-            before = len(losses)
-            opt.step(closure)
-            if len(losses) == before:
-                break
+        opt.step(closure)  # one call runs up to ``evaluations`` evaluations; it stops early only at a zero gradient
     else:
         opt = torch.optim.Adam([image], lr=lr or 0.02)
         for _ in range(evaluations):
@@ -451,10 +447,7 @@ def center_crop(tensor: torch.Tensor, size: int) -> torch.Tensor:
     return tensor[..., top: top + size, left: left + size].contiguous()
 
 
-def noise_like(image: torch.Tensor, seed: int = 0, amplitude: float = 1.0) -> torch.Tensor:
-    """Uniform noise ``0.5 ± amplitude/2`` with ``image``'s shape, dtype and device (a synthesis's start)."""
-    if not 0 < amplitude <= 1:
-        raise ValueError(f"amplitude must be in (0, 1], got {amplitude}")
+def noise_like(image: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """White noise, uniform in [0, 1], with ``image``'s shape, dtype and device (a synthesis's start)."""
     generator = torch.Generator().manual_seed(seed)
-    noise = 0.5 + amplitude * (torch.rand(image.shape, generator=generator) - 0.5)
-    return noise.to(image.device, image.dtype)
+    return torch.rand(image.shape, generator=generator).to(image.device, image.dtype)
