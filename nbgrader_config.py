@@ -22,9 +22,11 @@ c.Execute.extra_arguments = kernel_arguments()
 # A student who deletes a test cell gets it back (and graded) instead of "needs manual grade".
 c.OverwriteCells.add_missing_cells = True
 
-# Feedback must not reveal hidden tests (nbgrader's default feedback shows them).
+# Feedback must not reveal hidden tests: nbgrader's default feedback shows them, and even
+# with ClearHiddenTests a failed hidden assertion shows its source line in the traceback.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "course_utils.grading.feedback.HiddenTestTracebacks",
     "nbgrader.preprocessors.ClearHiddenTests",
 ]

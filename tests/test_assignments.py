@@ -171,13 +171,14 @@ def test_edited_test_cell_is_restored_from_the_source(graded):
 
 
 def test_feedback_hides_the_hidden_tests(graded):
-    feedback = graded.course / "feedback" / "solution" / graded.chapter / f"{graded.chapter}.html"
-    html = feedback.read_text()
-    assert "BEGIN HIDDEN TESTS" not in html
     # the feedback shows the student's own answers: a hidden line that repeats a solution line is no leak
     hidden_only = protected_lines(graded.chapter, solutions=False) - protected_lines(graded.chapter, hidden=False)
-    leaked = leaked_lines(visible_text(html), hidden_only)
-    assert not leaked, f"feedback shows hidden tests: {leaked[:3]}"
+    # students who fail hidden tests matter most: nbgrader's tracebacks quote the failing line
+    for student in ["solution", *graded.mistake_sets]:
+        html = (graded.course / "feedback" / student / graded.chapter / f"{graded.chapter}.html").read_text()
+        assert "BEGIN HIDDEN TESTS" not in html, student
+        leaked = leaked_lines(visible_text(html), hidden_only)
+        assert not leaked, f"{student}'s feedback shows hidden tests: {leaked[:3]}"
 
 
 def test_exercises_are_exactly_what_generate_assignment_produces(graded):

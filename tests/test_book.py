@@ -40,7 +40,9 @@ def toc_pages() -> list[str]:
 
 
 def chapter_pages() -> list[str]:
-    return toc_pages()[1:]  # the root (intro) comes first
+    """The lecture notebooks: the toc's "Chapters" part (other parts are pages for instructors)."""
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    return [chapter["file"] for part in toc["parts"] if part["caption"] == "Chapters" for chapter in part["chapters"]]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,282 @@
+"""Grade every submission of an assignment: sandboxed, in parallel, loud about failures.
+
+:func:`grade_assignment` is what ``python -m course_utils.grading`` runs. It checks each
+submission (:mod:`.submissions`), hands the gradable ones to a few worker processes
+(:mod:`.worker`) whose kernels run under resource limits (:mod:`.sandbox`), retries a
+submission once when its kernel died, copies the grades into the course gradebook
+(:mod:`.gradebook`) with the autograded notebooks and the feedback, and writes a CSV in
+which every submission has a status: a submission that could not be graded never shows
+up as a bare 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from tqdm.auto import tqdm
+
+from course_utils.grading.gradebook import (knows_assignment, make_template, merge_submission, put_tools_on_path,
+                                            register_assignment, remove_tree, replace_folder)
+from course_utils.grading.sandbox import Limits, write_kernel_spec
+from course_utils.grading.submissions import Submission, expected_notebooks, find_submissions
+
+# every status a submission can end with (the instructor page explains each)
+STATUSES = ("graded", "corrupt_notebook", "missing_notebook", "kernel_died", "kernel_unresponsive", "timed_out",
+            "grading_error", "feedback_error")
+RETRIED_STATUSES = {"kernel_died", "kernel_unresponsive"}
+CSV_COLUMNS = ["student_id", "assignment", "status", "score", "max_score", "attempts", "seconds", "reason", "notes"]
+
+
+@dataclass
+class Outcome:
+    """What happened to one submission. ``score`` is None unless ``status == "graded"``."""
+
+    student: str
+    status: str
+    score: float | None = None
+    max_score: float | None = None
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+    attempts: int = 0
+    seconds: float = 0.0
+    log: str = ""
+    work_dir: Path | None = None
+
+    @property
+    def graded(self) -> bool:
+        return self.status == "graded"
+
+    def csv_row(self, assignment: str) -> dict[str, Any]:
+        return {"student_id": self.student, "assignment": assignment, "status": self.status,
+                "score": "" if self.score is None else f"{self.score:g}",
+                "max_score": "" if self.max_score is None else f"{self.max_score:g}",
+                "attempts": self.attempts, "seconds": f"{self.seconds:.1f}",
+                "reason": self.reason, "notes": "; ".join(self.notes)}
+
+
+class Worker:
+    """One ``course_utils.grading.worker`` process; restarted after it is killed."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log_path = env, log
+        self.process: subprocess.Popen | None = None
+        self.replies: queue.Queue[str] = queue.Queue()
+
+    def start(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            self.process = self._start()
+
+    def _start(self) -> subprocess.Popen:
+        log = open(self.log_path, "a")
+        process = subprocess.Popen([sys.executable, "-m", "course_utils.grading.worker"], env=self.env,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+                                   start_new_session=True)  # its own process group: a kill takes its kernels too
+        log.close()
+        replies = self.replies = queue.Queue()
+
+        def read_replies() -> None:
+            for line in process.stdout:
+                replies.put(line)
+            replies.put("")  # end of output: the worker exited
+
+        threading.Thread(target=read_replies, daemon=True).start()
+        return process
+
+    def run(self, job: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
+        """The worker's answer, or None when it did not answer in time (it is then killed)."""
+        self.start()
+        self.process.stdin.write(json.dumps(job) + "\n")
+        self.process.stdin.flush()
+        try:
+            line = self.replies.get(timeout=timeout_s)
+        except queue.Empty:
+            self.kill()
+            return None
+        if not line:
+            code = self.process.wait()
+            self.process = None
+            return {"status": "grading_error", "reason": f"the grading worker exited with status {code}",
+                    "log": self.log_path.read_text(errors="replace")[-4000:]}
+        return json.loads(line)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, 9)
+            except ProcessLookupError:
+                pass
+            self.process.wait()
+        self.process = None
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def worker_environment(jupyter_dir: Path, threads: int) -> dict[str, str]:
+    """Environment of the workers and (inherited) of their kernels."""
+    env = dict(os.environ)
+    env["JUPYTER_PATH"] = os.pathsep.join([str(jupyter_dir), *filter(None, [env.get("JUPYTER_PATH")])])
+    env.pop("MPLBACKEND", None)
+    # parallel kernels share the cores: one or two threads each instead of all of them each
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[name] = str(threads)
+    return env
+
+
+def grade_one(worker: Worker, submission: Submission, base_job: dict[str, Any], limits: Limits,
+              retries: int) -> Outcome:
+    """Grade one checked submission, retrying when its kernel died; never raises for student faults."""
+    start = time.perf_counter()
+    outcome = Outcome(submission.student, status="grading_error")
+    for attempt in range(1, retries + 2):
+        job = {**base_job, "student": submission.student, "folder": str(submission.folder),
+               "notebooks": {name: str(path) for name, path in submission.notebooks.items()},
+               "work_dir": str(Path(base_job["work_root"]) / f"{submission.student}-{attempt}")}
+        reply = worker.run(job, timeout_s=limits.submission_timeout_s)
+        if reply is None:
+            outcome = Outcome(submission.student, "timed_out",
+                              reason=f"grading took longer than {limits.submission_timeout_s} s and was stopped")
+        else:
+            outcome = Outcome(submission.student, reply["status"], reply.get("score"), reply.get("max_score"),
+                              reply.get("reason", ""), reply.get("notes", []), log=reply.get("log", ""))
+        outcome.attempts, outcome.work_dir = attempt, Path(job["work_dir"])
+        if reply is not None and reply.get("needs_manual_grade"):
+            outcome.notes.append("needs manual grading in formgrader")
+        if outcome.status not in RETRIED_STATUSES:
+            break
+        if attempt <= retries:
+            remove_tree(Path(job["work_dir"]))
+    outcome.notes = submission.notes + outcome.notes
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def keep(outcome: Outcome, course: Path, assignment: str) -> None:
+    """Merge a graded submission into the course: gradebook rows, autograded notebook, feedback.
+
+    Runs in one thread only, as the course gradebook must have a single writer. A failure
+    turns the outcome into ``grading_error`` instead of ending the run.
+    """
+    work = outcome.work_dir
+    try:
+        merge_submission(course, work, assignment, outcome.student)
+        for kind in ("autograded", "feedback"):
+            replace_folder(work / kind / outcome.student / assignment, course / kind / outcome.student / assignment)
+    except Exception as error:  # a full disk or a locked gradebook must not lose the other submissions
+        outcome.status, outcome.reason = "grading_error", f"could not save the grades: {type(error).__name__}: {error}"
+        outcome.score = None
+
+
+def grade_assignment(course: Path, assignment: str, *, workers: int | None = None, limits: Limits = Limits(),
+                     retries: int = 1, students: list[str] | None = None, csv_path: Path | None = None,
+                     progress: bool = True) -> list[Outcome]:
+    """Autograde, merge and give feedback to every submission of ``assignment`` in ``course``.
+
+    Returns one :class:`Outcome` per submission (sorted by student) and writes them to
+    ``csv_path`` (default ``<course>/grades/<assignment>.csv``).
+    """
+    course = course.resolve()
+    put_tools_on_path()
+    if not (course / "nbgrader_config.py").is_file():
+        raise FileNotFoundError(f"{course} has no nbgrader_config.py: pass the course folder (--course)")
+    notebooks = expected_notebooks(course, assignment)
+    submissions = find_submissions(course, assignment, students)
+    if not submissions:
+        raise FileNotFoundError(f"no submissions of {assignment} under {course / 'submitted'}/<student>/{assignment}/")
+    workers = max(1, min(workers or os.cpu_count() or 1, len(submissions)))
+    scratch = Path(tempfile.mkdtemp(prefix=f"grading-{assignment}-"))
+    outcomes = [Outcome(s.student, s.status, reason=s.problem, notes=s.notes) for s in submissions
+                if s.status != "ready"]
+    ready = [s for s in submissions if s.status == "ready"]
+    jupyter_dir = scratch / "jupyter"
+    write_kernel_spec(jupyter_dir, limits)
+    env = worker_environment(jupyter_dir, threads=max(1, (os.cpu_count() or 1) // workers))
+    pool = [Worker(env, scratch / f"worker-{i}.log") for i in range(workers if ready else 0)]
+    try:
+        for worker in pool:
+            worker.start()  # workers import nbgrader while the gradebook template is made
+        if not knows_assignment(course, assignment, notebooks):
+            register_assignment(course, assignment, scratch / "course_release")
+        template = make_template(course, assignment, scratch / "template")
+        base_job = {"assignment": assignment, "template": str(template), "work_root": str(scratch / "work"),
+                    "cell_timeout_s": limits.cell_timeout_s}
+        free: queue.Queue[Worker] = queue.Queue()
+        for worker in pool:
+            free.put(worker)
+
+        def run(submission: Submission) -> Outcome:
+            worker = free.get()
+            try:
+                return grade_one(worker, submission, base_job, limits, retries)
+            finally:
+                free.put(worker)
+
+        with tqdm(total=len(ready), desc=f"grading {assignment}", unit="submission", disable=not progress) as bar, \
+                ThreadPoolExecutor(max(1, len(pool))) as executor:
+            for future in as_completed([executor.submit(run, s) for s in ready]):
+                outcome = future.result()
+                if outcome.graded:
+                    keep(outcome, course, assignment)
+                remove_tree(outcome.work_dir)
+                outcomes.append(outcome)
+                bar.update()
+                bar.set_postfix_str(f"{sum(not o.graded for o in outcomes)} not graded")
+    finally:
+        for worker in pool:
+            worker.close()
+        remove_tree(scratch)
+    outcomes.sort(key=lambda o: o.student)
+    csv_path = write_csv(outcomes, assignment, csv_path or course / "grades" / f"{assignment}.csv")
+    for outcome in outcomes:
+        if outcome.log and not outcome.graded:  # nbgrader's own words, for the instructor who investigates
+            log_path = csv_path.parent / f"{assignment}-logs" / f"{outcome.student}.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_path.write_text(outcome.log)
+            outcome.reason += f" (nbgrader's log: {log_path})"
+    write_csv(outcomes, assignment, csv_path)
+    return outcomes
+
+
+def write_csv(outcomes: list[Outcome], assignment: str, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(o.csv_row(assignment) for o in outcomes)
+    return path
+
+
+def print_summary(outcomes: list[Outcome], assignment: str, csv_path: Path, out: TextIO = sys.stdout) -> None:
+    """A short report: how many were graded, the score range, and every submission that was not."""
+    graded = [o for o in outcomes if o.graded]
+    failed = [o for o in outcomes if not o.graded]
+    print(f"{assignment}: {len(graded)} of {len(outcomes)} submissions graded", file=out)
+    if graded:
+        scores = sorted(o.score for o in graded)
+        print(f"  scores out of {graded[0].max_score:g}: min {scores[0]:g}, median {scores[len(scores) // 2]:g}, "
+              f"max {scores[-1]:g}", file=out)
+    for o in graded:
+        if o.notes:
+            print(f"  note  {o.student}: {'; '.join(o.notes)}", file=out)
+    if failed:
+        print(f"  NOT GRADED ({len(failed)}): these have no score in the gradebook; see the status column", file=out)
+        for o in failed:
+            print(f"  {o.status:<20} {o.student}: {o.reason}", file=out)
+    print(f"  grades: {csv_path}", file=out)

@@ -1,0 +1,309 @@
+"""The instructor's grading command (``python -m course_utils.grading``), end to end.
+
+The fault catalogue (tests/fixtures/01_convolution/faults.py) is graded for real: the
+command runs as instructors run it, in a temporary course with the repository's nbgrader
+configuration, and every submission must end exactly as the catalogue says, in the CSV,
+in nbgrader's gradebook and in the feedback. Smaller tests pin the submission checks, the
+kernel limits and the command's errors without running nbgrader.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import importlib.util
+import signal
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook, MissingEntry
+
+from course_utils.grading.__main__ import main as grading_main
+from course_utils.grading.sandbox import GIB, Limits, write_kernel_spec
+from course_utils.grading.submissions import check_submission, find_submissions
+from course_utils.grading.worker import failure_reason
+from nbgrader_course import (REPO, leaked_lines, make_course, nbgrader_env, protected_lines, release_notebook,
+                             solution_answers, visible_text)
+
+CHAPTER = "01_convolution"
+NOTEBOOK = f"{CHAPTER}.ipynb"
+CELL_TIMEOUT_S = 10  # the infinite loop costs this much; nbgrader_config's 120 s is for real grading
+
+
+def load_fixture(name: str):
+    spec = importlib.util.spec_from_file_location(f"fixture_{name}", REPO / "tests" / "fixtures" / CHAPTER / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+faults = load_fixture("faults")
+FAULTS = {fault.student: fault for fault in faults.FAULTS}
+
+
+def run_grading(course: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "course_utils.grading", CHAPTER, "--course", str(course), "--quiet",
+               "--cell-timeout", str(CELL_TIMEOUT_S), "--memory-limit", "2", "--workers", "2", *args]
+    return subprocess.run(command, env=nbgrader_env(), capture_output=True, text=True, timeout=900)
+
+
+def read_csv(path: Path) -> dict[str, dict[str, str]]:
+    with open(path, newline="") as handle:
+        return {row["student_id"]: row for row in csv.DictReader(handle)}
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# ---------------------------------------------------------------- checks before grading (fast)
+
+def write_notebook(path: Path, nb=None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb if nb is not None else nbformat.v4.new_notebook(), path)
+    return path
+
+
+def test_a_single_notebook_under_another_name_is_graded_as_the_expected_one(tmp_path):
+    renamed = write_notebook(tmp_path / "01_convolution (1).ipynb")
+    submission = check_submission("ana", tmp_path, [NOTEBOOK])
+    assert submission.status == "ready", submission.problem
+    assert submission.notebooks == {NOTEBOOK: renamed}
+    assert "renamed" in submission.notes[0]
+
+
+def test_two_unexpected_notebooks_are_not_guessed_between(tmp_path):
+    write_notebook(tmp_path / "draft.ipynb")
+    write_notebook(tmp_path / "final.ipynb")
+    submission = check_submission("ana", tmp_path, [NOTEBOOK])
+    assert submission.status == "missing_notebook"
+    assert NOTEBOOK in submission.problem and "draft.ipynb" in submission.problem and "final.ipynb" in submission.problem
+
+
+def test_an_empty_folder_is_a_missing_notebook(tmp_path):
+    submission = check_submission("ana", tmp_path, [NOTEBOOK])
+    assert (submission.status, submission.notebooks) == ("missing_notebook", {})
+    assert "no notebooks" in submission.problem
+
+
+@pytest.mark.parametrize("content, expected", [
+    ('{"cells": [', "not valid JSON"),
+    ("[1, 2, 3]", "not a valid notebook"),
+    ('{"cells": "none", "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "not a valid notebook"),
+])
+def test_corrupt_notebooks_are_named_not_graded(tmp_path, content, expected):
+    (tmp_path / NOTEBOOK).write_text(content)
+    submission = check_submission("ana", tmp_path, [NOTEBOOK])
+    assert submission.status == "corrupt_notebook"
+    assert expected in submission.problem, submission.problem
+
+
+def test_checkpoints_are_not_taken_for_submissions(tmp_path):
+    write_notebook(tmp_path / ".ipynb_checkpoints" / "01_convolution-checkpoint.ipynb")
+    assert check_submission("ana", tmp_path, [NOTEBOOK]).status == "missing_notebook"
+
+
+def test_find_submissions_rejects_unknown_students(tmp_path):
+    (tmp_path / "solutions" / CHAPTER).mkdir(parents=True)
+    write_notebook(tmp_path / "solutions" / CHAPTER / NOTEBOOK)
+    write_notebook(tmp_path / "submitted" / "ana" / CHAPTER / NOTEBOOK)
+    assert [s.student for s in find_submissions(tmp_path, CHAPTER)] == ["ana"]
+    with pytest.raises(FileNotFoundError, match="bob"):
+        find_submissions(tmp_path, CHAPTER, students=["bob"])
+
+
+@pytest.mark.parametrize("log, status", [
+    ("[ERROR] Kernel died while waiting for execute reply.", "kernel_died"),
+    ("nbgrader.preprocessors.execute.UnresponsiveKernelError", "kernel_unresponsive"),
+    ("sqlite3.OperationalError: database is locked", "grading_error"),
+])
+def test_nbgrader_failures_get_a_status(log, status):
+    got, reason = failure_reason({"success": False, "log": log})
+    assert got == status and reason
+
+
+# ---------------------------------------------------------------- the kernel limits (fast)
+
+def run_limited(code: str, memory_bytes: int, cpu_s: int) -> subprocess.CompletedProcess:
+    """Run ``code`` in a Python process under the sandbox's limits (as a kernel would be)."""
+    wrapper = (f"from course_utils.grading.sandbox import apply_limits\napply_limits({memory_bytes}, {cpu_s})\n"
+               + textwrap.dedent(code))
+    return subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, timeout=60)
+
+
+def test_memory_limit_turns_a_memory_bomb_into_a_memory_error():
+    result = run_limited("""
+        hoard = []
+        try:
+            while True:
+                hoard.append(bytearray(2**26))
+        except MemoryError:
+            print("stopped at", len(hoard) * 64, "MiB")
+    """, memory_bytes=GIB // 2, cpu_s=30)
+    assert result.returncode == 0, result.stderr
+    stopped_mib = int(result.stdout.split()[2])
+    assert stopped_mib <= 512, f"the 512 MiB limit let {stopped_mib} MiB through"
+
+
+def test_cpu_limit_kills_a_runaway_computation():
+    result = run_limited("while True:\n    pass\n", memory_bytes=GIB, cpu_s=1)
+    assert result.returncode == -signal.SIGXCPU, f"expected death by SIGXCPU, got return code {result.returncode}"
+
+
+def test_limits_never_raise_an_existing_hard_limit():
+    result = run_limited("""
+        import resource
+        from course_utils.grading.sandbox import apply_limits
+        resource.setrlimit(resource.RLIMIT_CPU, (20, 20))
+        apply_limits(2**30, 100)
+        print(*resource.getrlimit(resource.RLIMIT_CPU))
+    """, memory_bytes=4 * GIB, cpu_s=50)
+    assert result.stdout.split() == ["20", "20"], result.stdout + result.stderr
+
+
+def test_kernel_spec_starts_the_sandbox(tmp_path):
+    spec = write_kernel_spec(tmp_path, Limits(cpu_s=77, memory_bytes=GIB)) / "kernel.json"
+    argv = json.loads(spec.read_text())["argv"]
+    assert argv[1:5] == ["-m", "course_utils.grading.sandbox", str(GIB), "77"] and "{connection_file}" in argv
+
+
+@pytest.mark.parametrize("field", ["cell_timeout_s", "cpu_s", "memory_bytes", "submission_timeout_s"])
+def test_limits_must_be_positive(field):
+    with pytest.raises(ValueError, match=field):
+        Limits(**{field: 0})
+
+
+# ---------------------------------------------------------------- command-line errors (fast)
+
+def test_usage_errors_exit_2_with_a_message(tmp_path, capsys):
+    assert grading_main([CHAPTER, "--course", str(tmp_path)]) == 2
+    assert "nbgrader_config.py" in capsys.readouterr().err
+    assert grading_main([CHAPTER, "--workers", "0"]) == 2
+    assert "--workers must be at least 1, got 0" in capsys.readouterr().err
+    assert grading_main([CHAPTER, "--cell-timeout", "-5"]) == 2
+    assert "cell_timeout_s must be a positive integer" in capsys.readouterr().err
+    assert grading_main([CHAPTER, "--course", str(tmp_path), "--zip", str(tmp_path / "none.zip")]) == 2
+    assert "no archive" in capsys.readouterr().err
+
+
+def test_instructor_page_documents_every_option_and_status():
+    from course_utils.grading.__main__ import build_parser
+    from course_utils.grading.pipeline import STATUSES
+
+    page = (REPO / "book" / "instructors" / "grading.md").read_text()
+    options = [o for action in build_parser()._actions for o in action.option_strings if o.startswith("--")]
+    undocumented = [o for o in options if o not in ("--help", "--quiet") and f"`{o}" not in page]
+    assert not undocumented, f"options missing from the instructor page: {undocumented}"
+    assert not [s for s in STATUSES if f"`{s}`" not in page], "statuses missing from the instructor page"
+    assert {f.expected.status for f in faults.FAULTS} <= set(STATUSES)
+
+
+# ---------------------------------------------------------------- the fault catalogue, graded for real
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory):
+    """A course with every fault submitted, graded twice by the command (a regrade)."""
+    course = make_course(tmp_path_factory.mktemp("grading"), CHAPTER)
+    release = release_notebook(course, CHAPTER)
+    solution = solution_answers(CHAPTER)
+    mistakes = load_fixture("submissions").TYPICAL_MISTAKES
+    for fault in faults.FAULTS:
+        fault.write(course / "submitted" / fault.student / CHAPTER, release, solution, mistakes)
+    before = {name: tree_digest(course / name) for name in ("submitted", "solutions", "exercises")}
+    first = run_grading(course)
+    first_csv = read_csv(course / "grades" / f"{CHAPTER}.csv")
+    second = run_grading(course)
+    return {"course": course, "before": before, "first": first, "first_csv": first_csv, "second": second,
+            "csv": read_csv(course / "grades" / f"{CHAPTER}.csv")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", list(FAULTS))
+def test_fault_catalogue_outcome(catalogue, student):
+    expected, row = FAULTS[student].expected, catalogue["csv"][student]
+    what = f"{student} ({FAULTS[student].what})"
+    assert row["status"] == expected.status, f"{what}: expected status {expected.status}, got {row}"
+    if expected.score is None:
+        assert row["score"] == "" and row["reason"], f"{what}: an ungraded submission needs no score and a reason: {row}"
+    else:
+        assert float(row["score"]) == expected.score and float(row["max_score"]) == faults.FULL, f"{what}: {row}"
+    assert int(row["attempts"]) == expected.attempts, f"{what}: expected {expected.attempts} attempts, got {row}"
+    assert expected.note in row["notes"], f"{what}: expected a note containing {expected.note!r}, got {row['notes']!r}"
+
+
+@pytest.mark.slow
+def test_failures_make_the_command_fail_and_are_listed(catalogue):
+    result = catalogue["first"]
+    assert result.returncode == 1, f"expected exit 1 (some not graded), got {result.returncode}\n{result.stderr}"
+    failed = [f for f in faults.FAULTS if f.expected.status != "graded"]
+    assert f"NOT GRADED ({len(failed)})" in result.stdout, result.stdout
+    for fault in failed:
+        assert f"{fault.expected.status:<20} {fault.student}:" in result.stdout, result.stdout
+
+
+@pytest.mark.slow
+def test_regrading_gives_identical_results(catalogue):
+    assert catalogue["second"].returncode == catalogue["first"].returncode
+    strip = lambda rows: {s: {k: v for k, v in row.items() if k != "seconds"} for s, row in rows.items()}  # noqa: E731
+    assert strip(catalogue["csv"]) == strip(catalogue["first_csv"])
+
+
+@pytest.mark.slow
+def test_gradebook_holds_exactly_the_graded_submissions(catalogue):
+    rows = catalogue["csv"]
+    with Gradebook(f"sqlite:///{catalogue['course'] / 'gradebook.db'}") as gradebook:
+        for student, row in rows.items():
+            if row["status"] == "graded":
+                submission = gradebook.find_submission(CHAPTER, student)
+                assert submission.score == float(row["score"]) and not submission.needs_manual_grade, student
+            else:
+                with pytest.raises(MissingEntry):
+                    gradebook.find_submission(CHAPTER, student)
+
+
+@pytest.mark.slow
+def test_feedback_for_every_graded_submission_without_hidden_tests(catalogue):
+    hidden = protected_lines(CHAPTER, solutions=False)
+    for student, row in catalogue["csv"].items():
+        feedback = catalogue["course"] / "feedback" / student / CHAPTER / f"{CHAPTER}.html"
+        assert feedback.is_file() == (row["status"] == "graded"), f"{student}: feedback {feedback.is_file()}, {row}"
+        if feedback.is_file():
+            assert leaked_lines(visible_text(feedback.read_text()), hidden) == [], f"{student}'s feedback shows hidden tests"
+
+
+@pytest.mark.slow
+def test_student_code_stays_in_its_working_copy(catalogue):
+    course = catalogue["course"]
+    for name, digest in catalogue["before"].items():
+        assert tree_digest(course / name) == digest, f"grading changed {name}/"
+    escaped = [p for p in course.parent.rglob(faults.ESCAPE_NAME)]
+    assert escaped == [], f"files written by the 'escape' submission reached {escaped}"
+
+
+@pytest.mark.slow
+def test_lms_zip_is_collected_and_graded(tmp_path):
+    course = make_course(tmp_path / "course", CHAPTER)
+    release = release_notebook(course, CHAPTER)
+    solution = solution_answers(CHAPTER)
+    archive = tmp_path / "lms_download.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for student in ("solution", "renamed", "blank"):
+            folder = tmp_path / "lms" / student
+            FAULTS[student].write(folder, release, solution, {})
+            for path in folder.iterdir():
+                zipped.write(path, f"submissions/{student}/{path.name}")
+    result = run_grading(course, "--zip", str(archive), "--zip-regexp", r".*/(?P<student_id>[a-z]+)_\d+_\d+_(?P<file_id>.*)")
+    assert result.returncode == 2 and "matched no notebook" in result.stderr, result.stdout + result.stderr
+    result = run_grading(course, "--zip", str(archive))
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = read_csv(course / "grades" / f"{CHAPTER}.csv")
+    assert {s: (r["status"], float(r["score"])) for s, r in rows.items()} == {
+        "solution": ("graded", faults.FULL), "renamed": ("graded", faults.FULL), "blank": ("graded", 0.0)}
