@@ -32,6 +32,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from nbgrader.api import Gradebook  # noqa: E402
 
+from course_utils.grading.gradebook import put_tools_on_path  # noqa: E402
+
 from nbgrader_course import (fill_answers, make_course, nbgrader_env, release_notebook,  # noqa: E402
                              solution_answers, submit)
 
@@ -72,7 +74,7 @@ def main() -> None:
     parser.add_argument("--chapter", default="01_convolution")
     parser.add_argument("--submissions", type=int, default=24)
     args = parser.parse_args()
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # nbgrader runs alembic
+    put_tools_on_path()  # nbgrader runs alembic by name
     cores = os.cpu_count() or 1
     nbgrader = [sys.executable, "-m", "nbgrader"]
     grade = [sys.executable, "-m", "course_utils.grading", args.chapter, "--quiet"]

@@ -25,6 +25,7 @@ import pytest
 from nbgrader.api import Gradebook, MissingEntry
 
 from course_utils.grading.__main__ import main as grading_main
+from course_utils.grading.feedback import HiddenTestTracebacks
 from course_utils.grading.sandbox import GIB, Limits, write_kernel_spec
 from course_utils.grading.submissions import check_submission, find_submissions
 from course_utils.grading.worker import failure_reason
@@ -192,6 +193,20 @@ def test_usage_errors_exit_2_with_a_message(tmp_path, capsys):
     assert "cell_timeout_s must be a positive integer" in capsys.readouterr().err
     assert grading_main([CHAPTER, "--course", str(tmp_path), "--zip", str(tmp_path / "none.zip")]) == 2
     assert "no archive" in capsys.readouterr().err
+
+
+def test_feedback_drops_tracebacks_and_warnings_that_quote_hidden_lines():
+    source = "visible = 1\n### BEGIN HIDDEN TESTS\nassert secret() > 0, 'be positive'\n### END HIDDEN TESTS\n"
+    cell = nbformat.v4.new_code_cell(source, outputs=[
+        nbformat.v4.new_output("stream", name="stderr", text=(
+            "/tmp/ipykernel/1.py:3: UserWarning: careful\n  assert secret() > 0, 'be positive'\nvisible = 1\n")),
+        nbformat.v4.new_output("error", ename="AssertionError", evalue="be positive",
+                               traceback=["Traceback", "----> 3 assert secret() > 0, 'be positive'"]),
+    ])
+    cleaned, _ = HiddenTestTracebacks().preprocess_cell(cell, {}, 0)
+    stream, error = cleaned.outputs
+    assert "secret()" not in stream.text and "UserWarning: careful" in stream.text and "visible = 1" in stream.text
+    assert error.traceback == ["AssertionError: be positive"]
 
 
 def test_instructor_page_documents_every_option_and_status():

@@ -5,6 +5,8 @@ hidden assertion that failed still shows up in the cell's traceback, source line
 :class:`HiddenTestTracebacks` runs before it in ``GenerateFeedback`` (see
 ``nbgrader_config.py``) and shortens the error of every test cell with a hidden region to
 its last line, ``AssertionError: <message>``: the message, written for the student, stays.
+Warnings leak the same way (Python prints the source line that warned), so lines of a test
+cell's printed output that repeat a line of its hidden region are dropped too.
 """
 
 from __future__ import annotations
@@ -14,16 +16,33 @@ from nbformat import NotebookNode
 from traitlets import Bool
 
 HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"
+HIDDEN_END = "END HIDDEN TESTS"
+
+
+def hidden_lines(source: str) -> set[str]:
+    """The stripped, non-empty lines between the hidden-test markers of a cell."""
+    lines, inside = set(), False
+    for line in source.splitlines():
+        if HIDDEN_BEGIN in line or HIDDEN_END in line:
+            inside = HIDDEN_BEGIN in line
+        elif inside and line.strip():
+            lines.add(line.strip())
+    return lines
 
 
 class HiddenTestTracebacks(Preprocessor):
-    """Reduce the tracebacks of test cells with hidden tests to ``name: message``."""
+    """Reduce the tracebacks of test cells with hidden tests to ``name: message``; drop quoted hidden lines."""
 
     enabled = Bool(True, help="nbconvert skips preprocessors that are not enabled").tag(config=True)
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         if cell.cell_type == "code" and HIDDEN_BEGIN in cell.source:
+            hidden = hidden_lines(cell.source)
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+                elif output.get("output_type") == "stream":
+                    kept = [line for line in output.get("text", "").splitlines(keepends=True)
+                            if line.strip() not in hidden]
+                    output["text"] = "".join(kept)
         return cell, resources

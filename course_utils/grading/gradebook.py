@@ -30,6 +30,15 @@ def put_tools_on_path() -> None:
         os.environ["PATH"] = f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+def run_nbgrader(course: Path, *args: str) -> str:
+    """Run ``nbgrader ARGS`` in ``course``; returns its log, raises with the log when it fails."""
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True, text=True)
+    log = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args[:2])} failed ({result.returncode}):\n{log}")
+    return log
+
+
 def gradebook_url(course: Path) -> str:
     return f"sqlite:///{course / 'gradebook.db'}"
 
@@ -51,12 +60,7 @@ def register_assignment(course: Path, assignment: str, release_dir: Path) -> Non
 
     The release goes to ``release_dir`` so that registering never rewrites ``exercises/``.
     """
-    result = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
-         f"--CourseDirectory.release_directory={release_dir}"],
-        cwd=course, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{result.stdout}\n{result.stderr}")
+    run_nbgrader(course, "generate_assignment", assignment, "--force", f"--CourseDirectory.release_directory={release_dir}")
 
 
 # nbgrader's tables of student data; a template keeps the assignments and their cells only

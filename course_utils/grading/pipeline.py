@@ -15,6 +15,7 @@ import csv
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import tempfile
@@ -114,7 +115,7 @@ class Worker:
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             try:
-                os.killpg(self.process.pid, 9)
+                os.killpg(self.process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             self.process.wait()
@@ -144,7 +145,6 @@ def grade_one(worker: Worker, submission: Submission, base_job: dict[str, Any], 
               retries: int) -> Outcome:
     """Grade one checked submission, retrying when its kernel died; never raises for student faults."""
     start = time.perf_counter()
-    outcome = Outcome(submission.student, status="grading_error")
     for attempt in range(1, retries + 2):
         job = {**base_job, "student": submission.student, "folder": str(submission.folder),
                "notebooks": {name: str(path) for name, path in submission.notebooks.items()},
@@ -243,7 +243,7 @@ def grade_assignment(course: Path, assignment: str, *, workers: int | None = Non
             worker.close()
         remove_tree(scratch)
     outcomes.sort(key=lambda o: o.student)
-    csv_path = write_csv(outcomes, assignment, csv_path or course / "grades" / f"{assignment}.csv")
+    csv_path = csv_path or course / "grades" / f"{assignment}.csv"
     for outcome in outcomes:
         if outcome.log and not outcome.graded:  # nbgrader's own words, for the instructor who investigates
             log_path = csv_path.parent / f"{assignment}-logs" / f"{outcome.student}.log"

@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-from course_utils.grading.gradebook import put_tools_on_path
+from course_utils.grading.gradebook import put_tools_on_path, run_nbgrader
 
 # A folder per student inside the LMS archive: <anything>/<student>/<notebook>.ipynb.
 # nbgrader matches the regexp against the file's absolute path, hence the leading ".*".
@@ -128,13 +126,7 @@ def collect_zip(course: Path, assignment: str, archive: Path, regexp: str = FOLD
         shutil.rmtree(archive_dir)
     archive_dir.mkdir(parents=True)
     shutil.copy(archive, archive_dir / archive.name)
-    result = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "zip_collect", assignment, "--force",
-         f"--FileNameCollectorPlugin.named_regexp={regexp}"],
-        cwd=course, capture_output=True, text=True)
-    log = result.stdout + result.stderr
-    if result.returncode != 0:
-        raise RuntimeError(f"nbgrader zip_collect failed ({result.returncode}):\n{log}")
+    log = run_nbgrader(course, "zip_collect", assignment, "--force", f"--FileNameCollectorPlugin.named_regexp={regexp}")
     if re.search(r"\b0 files collected", log):
         raise RuntimeError(f"the regular expression {regexp!r} matched no notebook in {archive.name}; pass one that "
                            "fits the LMS's file names with --zip-regexp (the instructor page has examples)")
