@@ -35,14 +35,19 @@ def toc_pages() -> list[str]:
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
     pages = [toc["root"]]
     for part in toc.get("parts", []):
-        pages += [chapter["file"] for chapter in part["chapters"]]
+        pages += [page for chapter in part["chapters"] for page in with_sections(chapter)]
     return pages
 
 
+def with_sections(chapter: dict) -> list[str]:
+    return [chapter["file"], *(section["file"] for section in chapter.get("sections", []))]
+
+
 def chapter_pages() -> list[str]:
-    """The lecture notebooks: the toc's "Chapters" part (other parts are pages for instructors)."""
+    """The lecture notebooks, sections included: the toc's "Chapters" part (other parts are for instructors)."""
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    return [chapter["file"] for part in toc["parts"] if part["caption"] == "Chapters" for chapter in part["chapters"]]
+    return [page for part in toc["parts"] if part["caption"] == "Chapters" for chapter in part["chapters"]
+            for page in with_sections(chapter)]
 
 
 @pytest.fixture(scope="module")
