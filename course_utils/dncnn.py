@@ -17,6 +17,7 @@ learning curve and how it was trained) that :func:`load_dncnn` reads back.
 from __future__ import annotations
 
 import argparse
+import copy
 import platform
 import sys
 import time
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 from tqdm.auto import tqdm
 
 from course_utils.metrics import psnr
@@ -289,21 +291,40 @@ def load_dncnn(path: Path | str = DEFAULT_CHECKPOINT, device: torch.device | str
     return Checkpoint(model.to(device).eval(), config, TrainingLog(**saved["log"]), saved["trained"])
 
 
+def fold_batch_norm(model: nn.Module) -> nn.Module:
+    """An inference copy of ``model`` with every BatchNorm folded into the convolution before it.
+
+    In eval mode BN is a fixed per-channel affine map, so it can be merged into the conv's
+    weights and bias: the copy computes the same outputs (to float rounding) with 15 fewer
+    passes over the feature maps. ``model`` itself is left unchanged.
+    """
+    folded = copy.deepcopy(model).eval()
+    for module in folded.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        children = list(module)
+        for index in range(len(children) - 1):
+            conv, norm = children[index], children[index + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                module[index] = fuse_conv_bn_eval(conv, norm)
+                module[index + 1] = nn.Identity()
+    return folded
+
+
 @torch.inference_mode()
 def denoise(model: nn.Module, noisy: np.ndarray) -> np.ndarray:
     """Denoise one gray-scale (H, W) image with ``model`` on the model's device; returns (H, W) numpy.
 
-    The model's weights are switched to the channels-last layout, which made the CPU's
-    convolutions 1.5x faster here (same results).
+    Runs an inference copy of the model: batch normalization folded into the convolutions
+    (:func:`fold_batch_norm`) and the channels-last memory layout. On two CPU cores these took
+    a 512 x 512 image from 1.5 s to 0.75 s with the shipped model (same results).
     """
     if noisy.ndim != 2:
         raise ValueError(f"denoise expects one gray-scale image of shape (H, W), got {noisy.shape}")
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval().to(memory_format=torch.channels_last)
+    inference_model = fold_batch_norm(model).to(memory_format=torch.channels_last)
     image = torch.from_numpy(np.ascontiguousarray(noisy, dtype=np.float32))[None, None].to(device)
-    estimate = model(image.contiguous(memory_format=torch.channels_last))
-    model.train(was_training)
+    estimate = inference_model(image.contiguous(memory_format=torch.channels_last))
     return estimate[0, 0].cpu().numpy()
 
 

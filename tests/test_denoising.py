@@ -18,7 +18,7 @@ from course_utils.denoise import (
 )
 from course_utils.dncnn import (
     HELD_OUT_IMAGES, TRAINING_IMAGES, DnCNN, PatchSampler, TrainingConfig, add_gaussian_noise,
-    denoise, load_dncnn, load_training_images, receptive_field, train_dncnn,
+    denoise, fold_batch_norm, load_dncnn, load_training_images, receptive_field, train_dncnn,
 )
 from course_utils.metrics import psnr, ssim
 
@@ -159,6 +159,28 @@ def test_residual_dncnn_returns_input_minus_estimated_noise():
         plain.noise(noisy)
     with pytest.raises(ValueError, match="at least 3 layers"):
         DnCNN(depth=2)
+
+
+def test_folding_batch_norm_keeps_the_outputs_and_leaves_the_model_alone():
+    torch.manual_seed(0)
+    model = DnCNN(depth=5, channels=8)
+    for module in model.modules():  # non-trivial BN statistics and affine parameters
+        if isinstance(module, nn.BatchNorm2d):
+            nn.init.uniform_(module.weight, 0.5, 2.0)
+            nn.init.normal_(module.bias, std=0.3)
+    nn.init.normal_(model.layers[-1].weight, std=0.1)
+    with torch.no_grad():
+        for _ in range(5):
+            model(torch.rand(4, 1, 24, 24) * 3)  # training mode: updates the running statistics
+    folded = fold_batch_norm(model)
+    assert model.training, "fold_batch_norm switched the original model to eval mode"
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 3
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    image = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        expected = model.eval()(image)
+    torch.testing.assert_close(folded(image), expected, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(denoise(model, image[0, 0].numpy()), expected[0, 0].numpy(), atol=1e-5)
 
 
 def test_gaussian_noise_has_sigma_on_the_255_scale_and_one_sigma_per_image():
