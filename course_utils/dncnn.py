@@ -295,8 +295,8 @@ def fold_batch_norm(model: nn.Module) -> nn.Module:
     """An inference copy of ``model`` with every BatchNorm folded into the convolution before it.
 
     In eval mode BN is a fixed per-channel affine map, so it can be merged into the conv's
-    weights and bias: the copy computes the same outputs (to float rounding) with 15 fewer
-    passes over the feature maps. ``model`` itself is left unchanged.
+    weights and bias: the copy computes the same outputs (to float rounding) with one pass
+    over the feature maps fewer per BN layer (15 in DnCNN-17). ``model`` is left unchanged.
     """
     folded = copy.deepcopy(model).eval()
     for module in folded.modules():
