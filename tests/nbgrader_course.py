@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+
+from course_utils.grading.gradebook import run_nbgrader as grading_run_nbgrader
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -37,12 +38,9 @@ def nbgrader_env() -> dict[str, str]:
     return env
 
 
-def run_nbgrader(course: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=nbgrader_env(),
-                            capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        raise AssertionError(f"nbgrader {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
+def run_nbgrader(course: Path, *args: str, timeout: int = 900) -> str:
+    """``course_utils``' nbgrader runner with the tests' environment; returns nbgrader's log."""
+    return grading_run_nbgrader(course, *args, env=nbgrader_env(), timeout=timeout)
 
 
 def make_course(root: Path, chapter: str) -> Path:

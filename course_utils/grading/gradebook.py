@@ -30,9 +30,10 @@ def put_tools_on_path() -> None:
         os.environ["PATH"] = f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
-def run_nbgrader(course: Path, *args: str) -> str:
+def run_nbgrader(course: Path, *args: str, env: dict[str, str] | None = None, timeout: float | None = None) -> str:
     """Run ``nbgrader ARGS`` in ``course``; returns its log, raises with the log when it fails."""
-    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True,
+                            text=True, timeout=timeout)
     log = result.stdout + result.stderr
     if result.returncode != 0:
         raise RuntimeError(f"nbgrader {' '.join(args[:2])} failed ({result.returncode}):\n{log}")
