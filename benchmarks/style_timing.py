@@ -17,10 +17,10 @@ import argparse
 import torch
 import torchvision
 
-from course_utils.data import load_image
+from course_utils.data import center_crop, load_image
 from course_utils.device import get_device
 from course_utils.style import (
-    VGG_CONTENT_LAYER, VGG_STYLE_LAYERS, ContentLoss, RandomMultiScaleFeatures, StyleLoss, VGGFeatures, center_crop,
+    VGG_CONTENT_LAYER, VGG_STYLE_LAYERS, ContentLoss, RandomMultiScaleFeatures, StyleLoss, VGGFeatures,
     image_to_tensor, load_vgg19_features, noise_like, synthesize,
 )
 

@@ -18,7 +18,7 @@ import os
 import socket
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import torch
@@ -172,3 +172,21 @@ def load_image(name: str, gray: bool = False, verbose: bool = True) -> np.ndarra
     if verbose:
         print(f"Image {name!r}: skimage.data.{name}(), shape {image.shape}")
     return image
+
+
+ImageLike = TypeVar("ImageLike", np.ndarray, torch.Tensor)
+
+
+def center_crop(image: ImageLike, size: int | None) -> ImageLike:
+    """The central ``size`` x ``size`` square of an image's last two axes (chapters 6 and 7).
+
+    Works on a numpy array or a tensor, (H, W) or (..., H, W); ``size=None`` returns the whole image.
+    """
+    if size is None:
+        return image
+    h, w = image.shape[-2:]
+    if size > min(h, w):
+        raise ValueError(f"cannot crop {size}x{size} from an image of {h}x{w}")
+    top, left = (h - size) // 2, (w - size) // 2
+    crop = image[..., top: top + size, left: left + size]
+    return crop.contiguous() if isinstance(crop, torch.Tensor) else np.ascontiguousarray(crop)

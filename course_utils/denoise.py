@@ -53,14 +53,6 @@ def bm3d_denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
     return np.asarray(bm3d.bm3d(noisy, sigma_psd=sigma / 255.0), dtype=np.float32)
 
 
-def center_crop(image: np.ndarray, size: int | None) -> np.ndarray:
-    """The central ``size`` x ``size`` pixels (the whole image when ``size`` is None or too big)."""
-    if size is None:
-        return image
-    top, left = max(0, (image.shape[0] - size) // 2), max(0, (image.shape[1] - size) // 2)
-    return image[top:top + size, left:left + size]
-
-
 def evaluate_denoisers(images: Mapping[str, np.ndarray], sigmas: Sequence[float],
                        denoisers: Mapping[str, Denoiser], seed: int = 0, progress: bool = True):
     """A ``pandas.DataFrame`` with one row per image, sigma and method: psnr, ssim, seconds.

@@ -438,15 +438,6 @@ def image_to_tensor(image: np.ndarray, size: int | tuple[int, int] | None = None
     return tensor.clamp(0, 1).contiguous()
 
 
-def center_crop(tensor: torch.Tensor, size: int) -> torch.Tensor:
-    """The central ``size`` x ``size`` square of a (B, C, H, W) tensor."""
-    h, w = tensor.shape[2:]
-    if size > min(h, w):
-        raise ValueError(f"cannot crop {size}x{size} from an image of {h}x{w}")
-    top, left = (h - size) // 2, (w - size) // 2
-    return tensor[..., top: top + size, left: left + size].contiguous()
-
-
 def noise_like(image: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """White noise, uniform in [0, 1], with ``image``'s shape, dtype and device (a synthesis's start)."""
     generator = torch.Generator().manual_seed(seed)

@@ -82,3 +82,16 @@ def test_every_listed_skimage_image_loads_offline(name):
 def test_unknown_image_lists_the_choices():
     with pytest.raises(ValueError, match=r"unknown image 'lena'.*camera"):
         data.load_image("lena")
+
+
+def test_center_crop_takes_the_middle_of_arrays_and_tensors():
+    image = np.arange(6 * 9, dtype=np.float32).reshape(6, 9)
+    crop = data.center_crop(image.T, 4)  # a transposed view: the crop comes back contiguous
+    np.testing.assert_array_equal(crop, image.T[2:6, 1:5])
+    assert crop.flags.c_contiguous
+    batch = torch.from_numpy(image).expand(2, 3, 6, 9)
+    assert torch.equal(data.center_crop(batch, 6), batch[..., :, 1:7])
+    assert data.center_crop(image, None) is image
+    with pytest.raises(ValueError, match="cannot crop 7x7 from an image of 6x9"):
+        data.center_crop(image, 7)
+

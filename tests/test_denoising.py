@@ -12,9 +12,9 @@ from torch import nn
 
 from course_utils import dncnn as dncnn_module
 from course_utils.autoencoder import UPSAMPLINGS, ConvAutoencoder, code_sparsity
-from course_utils.data import load_image
+from course_utils.data import center_crop, load_image
 from course_utils.denoise import (
-    best_gaussian_filter, bm3d_denoise, center_crop, evaluate_denoisers, noisy_version, psnr_table,
+    best_gaussian_filter, bm3d_denoise, evaluate_denoisers, noisy_version, psnr_table,
 )
 from course_utils.dncnn import (
     HELD_OUT_IMAGES, TRAINING_IMAGES, DnCNN, PatchSampler, TrainingConfig, add_gaussian_noise,

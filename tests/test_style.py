@@ -11,6 +11,7 @@ import torchvision
 from torch import nn
 
 from course_utils import style
+from course_utils.data import center_crop
 from course_utils.style import (
     ContentLoss, RandomMultiScaleFeatures, StyleLoss, VGGFeatures, gram_matrix, image_to_tensor,
     load_feature_extractor, style_layer_loss, synthesize, total_variation, vgg_layer_names,
@@ -276,8 +277,8 @@ def test_image_to_tensor_shapes_and_checks():
     assert tensor.shape == (1, 3, 20, 30) and torch.equal(tensor[0, 0], tensor[0, 2])
     assert image_to_tensor(gray, 10).shape == (1, 3, 10, 15)
     assert image_to_tensor(gray, (8, 8)).shape == (1, 3, 8, 8)
-    assert style.center_crop(tensor, 20).shape == (1, 3, 20, 20)
+    assert center_crop(tensor, 20).shape == (1, 3, 20, 20)
     with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
         image_to_tensor(gray * 255)
     with pytest.raises(ValueError, match="cannot crop"):
-        style.center_crop(tensor, 25)
+        center_crop(tensor, 25)
