@@ -31,6 +31,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from tqdm.auto import tqdm
 
+from course_utils.conv import receptive_field as conv_receptive_field
 from course_utils.metrics import psnr
 
 #: The chapter's test images: never used for training (``cat`` is the same photo as ``chelsea``).
@@ -47,7 +48,7 @@ def receptive_field(depth: int, kernel_size: int = 3) -> int:
     """Side of the receptive field of ``depth`` stacked stride-1 convolutions: 2D+1 for 3x3."""
     if depth < 1 or kernel_size < 1:
         raise ValueError(f"depth and kernel_size must be positive, got depth={depth}, kernel_size={kernel_size}")
-    return depth * (kernel_size - 1) + 1
+    return conv_receptive_field([(kernel_size, 1)] * depth)
 
 
 class DnCNN(nn.Module):
