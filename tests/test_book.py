@@ -87,6 +87,16 @@ def test_chapter_pages_show_their_figures(html_dir):
         assert not missing, f"{page}: figure files missing from the build: {missing}"
 
 
+def test_chapter_pages_show_no_warnings_or_errors(html_dir):
+    """A reader sees results, not Python's complaints: no cell of a chapter page printed to stderr."""
+    from bs4 import BeautifulSoup
+
+    for page in chapter_pages():
+        soup = BeautifulSoup((html_dir / f"{page}.html").read_text(), "html.parser")
+        complaints = [block.get_text().strip()[:300] for block in soup.select("div.output.stderr, div.output.traceback")]
+        assert not complaints, f"{page} shows warnings or errors to its readers: {complaints}"
+
+
 def test_every_chapter_has_a_lecture_and_an_assignment():
     slugs = {Path(page).parent.name for page in chapter_pages()}
     assert set(CHAPTERS) <= slugs, f"assignments without a lecture in _toc.yml: {set(CHAPTERS) - slugs}"
