@@ -28,5 +28,5 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "course_utils.grading.feedback.HiddenTestTracebacks",
-    "nbgrader.preprocessors.ClearHiddenTests",
+    "course_utils.grading.feedback.TestCellsClearHiddenTests",
 ]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the course needs into .venv (Python 3.11), idempotently.
 #   - the pinned Python packages (requirements.txt) and course_utils (editable)
-#   - Chromium for the browser test (Debian package), when missing and when we can apt-get
+#   - Chromium for the browser test and bubblewrap for the grading sandbox (Debian packages),
+#     when missing and when we can apt-get
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,13 +36,18 @@ else
     echo "setup: .venv is up to date with requirements.txt"
 fi
 
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian packages: Chromium for the browser test, bubblewrap for the grading sandbox
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        echo "setup: installing Chromium (Debian package) for the browser test"
+        echo "setup: installing ${missing[*]} (Debian packages)"
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "setup: Chromium not found and cannot apt-get it here: the browser test will be skipped" \
-             "(it fails under CI=true). Install the 'chromium' package to run it." >&2
+        echo "setup: ${missing[*]} not found and cannot apt-get here. Without chromium the browser test is" \
+             "skipped (it fails under CI=true); without bubblewrap the grading command refuses to grade" \
+             "(see the instructor page) and its tests fail. Install the Debian packages of the same names." >&2
     fi
 fi

@@ -52,12 +52,14 @@ FAULTS = {fault.student: fault for fault in faults.FAULTS}
 def run_grading(course: Path, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "course_utils.grading", CHAPTER, "--course", str(course), "--quiet",
                "--cell-timeout", str(CELL_TIMEOUT_S), "--memory-limit", "2", "--workers", "2", *args]
-    return subprocess.run(command, env=nbgrader_env(), capture_output=True, text=True, timeout=900)
+    env = {**nbgrader_env(), faults.SECRET_VARIABLE: faults.SECRET_VALUE}  # must never reach a kernel
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=1500)
 
 
 def read_csv(path: Path) -> dict[str, dict[str, str]]:
+    """Rows by student id (a leading ' that keeps a spreadsheet from running a formula is dropped)."""
     with open(path, newline="") as handle:
-        return {row["student_id"]: row for row in csv.DictReader(handle)}
+        return {row["student_id"].removeprefix("'"): row for row in csv.DictReader(handle)}
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
@@ -171,9 +173,101 @@ def test_limits_never_raise_an_existing_hard_limit():
 
 
 def test_kernel_spec_starts_the_sandbox(tmp_path):
-    spec = write_kernel_spec(tmp_path, Limits(cpu_s=77, memory_bytes=GIB)) / "kernel.json"
-    argv = json.loads(spec.read_text())["argv"]
-    assert argv[1:5] == ["-m", "course_utils.grading.sandbox", str(GIB), "77"] and "{connection_file}" in argv
+    spec_dir = write_kernel_spec(tmp_path, Limits(cpu_s=77, memory_bytes=GIB))
+    spec = json.loads((spec_dir / "kernel.json").read_text())
+    assert spec["argv"][1:3] == ["-m", "course_utils.grading.sandbox"] and "{connection_file}" in spec["argv"]
+    assert spec["interrupt_mode"] == "message", "a SIGINT would reach bubblewrap, not the kernel"
+    config = json.loads((spec_dir / "sandbox.json").read_text())
+    assert config["sandboxed"] and config["bwrap"] and config["limits"]["cpu_s"] == 77
+
+
+def test_without_bubblewrap_the_command_refuses_to_grade(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("course_utils.grading.sandbox.bwrap_path", lambda: None)
+    assert grading_main([CHAPTER, "--course", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "bubblewrap" in error and "--unsafe-no-sandbox" in error, error
+
+
+def test_sandbox_sees_only_its_own_folder(tmp_path):
+    """A command run the way a kernel is: no network, no course files, no secrets, its own files copied in."""
+    from course_utils.grading.sandbox import bwrap_command, check_sandbox, runtime_folder
+
+    (tmp_path / "submission").mkdir()
+    (tmp_path / "submission" / "data.txt").write_text("mine")
+    (tmp_path / "solutions.ipynb").write_text("secret")
+    runtime = runtime_folder()
+    try:
+        command = bwrap_command(check_sandbox(), Limits(), False, str(tmp_path / "submission"), str(runtime), [])
+        probe = textwrap.dedent(f"""
+            import os, socket
+            print(sorted(os.listdir(".")), open("/run/submission/data.txt").read())
+            print(os.path.exists({str(tmp_path / 'solutions.ipynb')!r}), os.path.exists({str(REPO / 'solutions')!r}))
+            print(os.getuid(), {faults.SECRET_VARIABLE!r} in os.environ, len([p for p in os.listdir("/proc") if p.isdigit()]) <= 3)
+            try:
+                socket.create_connection(("127.0.0.1", 22), timeout=1)
+            except OSError as error:
+                print(type(error).__name__)
+            open("written.txt", "w").write("x")
+        """)
+        command = command[:command.index("--") + 1] + [sys.executable, "-c", probe]
+        env = {**nbgrader_env(), faults.SECRET_VARIABLE: faults.SECRET_VALUE}
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    finally:
+        runtime.rmdir()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[] mine", "False False", "65534 False True", "ConnectionRefusedError"], \
+        result.stdout
+    assert not (tmp_path / "submission" / "written.txt").exists(), "the kernel's writes must stay in its own copy"
+
+
+def test_worker_replies_are_matched_to_their_job(tmp_path):
+    from course_utils.grading.pipeline import Worker
+
+    class FakeWorker(Worker):
+        def _start(self):  # answers each job with a forged line, then the real answer
+            script = ("import json, sys\nfor line in sys.stdin:\n    job = json.loads(line)\n"
+                      "    print(json.dumps({'token': 'forged', 'student': job['student'], 'status': 'graded', 'score': 99}))\n"
+                      "    print('not json')\n"
+                      "    print(json.dumps({'token': job['token'], 'student': job['student'], 'status': 'graded', 'score': 1}),"
+                      " flush=True)\n")
+            self.command = [sys.executable, "-c", script]
+            return super()._start()
+
+    worker = FakeWorker(dict(__import__("os").environ), tmp_path / "worker.log")
+    try:
+        for token in ("a1", "b2"):
+            reply = worker.run({"token": token, "student": "ana"}, timeout_s=30)
+            assert reply["token"] == token and reply["score"] == 1, reply
+    finally:
+        worker.kill()
+    assert "forged" in (tmp_path / "worker.log").read_text()
+
+
+def test_csv_cells_are_never_formulas(tmp_path):
+    from course_utils.grading.pipeline import Outcome, write_csv
+
+    path = write_csv([Outcome("=HYPERLINK(1)", "graded", 1.0, 2.0, notes=["+cmd", "fine"]),
+                      Outcome("ana", "grading_error", reason="@SUM(A1)")], CHAPTER, tmp_path / "grades.csv")
+    rows = read_csv(path)
+    assert rows["=HYPERLINK(1)"]["student_id"] == "'=HYPERLINK(1)" and rows["=HYPERLINK(1)"]["notes"] == "'+cmd; fine"
+    assert rows["ana"]["reason"] == "'@SUM(A1)"
+
+
+def test_review_flags_attacks_and_never_an_honest_answer():
+    from course_utils.grading.review import findings
+    from nbgrader_course import CHAPTERS
+
+    for chapter in CHAPTERS:
+        spec = importlib.util.spec_from_file_location(f"mistakes_{chapter}", REPO / "tests" / "fixtures" / chapter / "submissions.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        honest = {**solution_answers(chapter), **{f"{n}:{gid}": src for n, answers in module.MISTAKE_SETS.items()
+                                                  for gid, src in answers.items()}}
+        flagged = {gid: findings(src) for gid, src in honest.items() if findings(src)}
+        assert not flagged, f"{chapter}: honest answers flagged for review: {flagged}"
+    for name in ("READ_ANSWERS", "EDIT_GRADEBOOK", "ATTACK_NEIGHBOURS", "REWRITE_TEMPLATE", "FORGE_REPLY",
+                 "PATCH_COMPARISONS", "ALWAYS_EQUAL_INT", "TENSOR_SUBCLASS", "AST_TRANSFORMER", "BACKGROUND_WRITER"):
+        assert findings(getattr(faults, name)), f"{name} is not flagged"
 
 
 @pytest.mark.parametrize("field", ["cell_timeout_s", "cpu_s", "memory_bytes", "submission_timeout_s"])
@@ -203,6 +297,11 @@ def test_feedback_drops_tracebacks_and_warnings_that_quote_hidden_lines():
         nbformat.v4.new_output("error", ename="AssertionError", evalue="be positive",
                                traceback=["Traceback", "----> 3 assert secret() > 0, 'be positive'"]),
     ])
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "test_secret", "points": 1}
+    answer = nbformat.v4.new_code_cell(source, outputs=[nbformat.v4.new_output("error", ename="E", evalue="x", traceback=["1", "2"])])
+    answer.metadata["nbgrader"] = {"grade": False, "solution": True, "grade_id": "secret"}
+    assert HiddenTestTracebacks().preprocess_cell(answer, {}, 0)[0].outputs[0].traceback == ["1", "2"], \
+        "an answer cell holds no hidden tests: its traceback is the student's own"
     cleaned, _ = HiddenTestTracebacks().preprocess_cell(cell, {}, 0)
     stream, error = cleaned.outputs
     assert "secret()" not in stream.text and "UserWarning: careful" in stream.text and "visible = 1" in stream.text
@@ -301,6 +400,25 @@ def test_student_code_stays_in_its_working_copy(catalogue):
         assert tree_digest(course / name) == digest, f"grading changed {name}/"
     escaped = [p for p in course.parent.rglob(faults.ESCAPE_NAME)]
     assert escaped == [], f"files written by the 'escape' submission reached {escaped}"
+
+
+@pytest.mark.slow
+def test_attacks_reach_nothing_outside_their_sandbox(catalogue):
+    course = catalogue["course"]
+    for kind in ("autograded", "feedback"):
+        for path in (course / kind).rglob("*"):
+            if path.is_file():
+                text = path.read_text(errors="replace")
+                assert faults.SECRET_VALUE not in text, f"the grader's environment reached {path}"
+                assert path.stat().st_size < 8 * 2**20, f"{path} is {path.stat().st_size / 2**20:.0f} MiB: output not capped"
+    image = nbformat.read(course / "autograded" / "image_bomb" / CHAPTER / NOTEBOOK, as_version=4)
+    assert not [o for c in image.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    survivors = subprocess.run(["pgrep", "-f", faults.SURVIVOR_MARKER], capture_output=True, text=True).stdout
+    assert survivors == "", f"processes of a graded submission outlived the grader: {survivors}"
+    kernels = subprocess.run(["pgrep", "-f", "course-kernel-"], capture_output=True, text=True).stdout
+    assert kernels == "", f"kernels outlived the grader: {kernels}"
+    raw = (course / "grades" / f"{CHAPTER}.csv").read_text()
+    assert f"'{faults.FORMULA_STUDENT}," in raw and f"\n{faults.FORMULA_STUDENT}," not in raw
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from course_utils.grading.sandbox import GIB, Limits
+from course_utils.grading.sandbox import GIB, Limits, SandboxUnavailable, check_sandbox
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="wall seconds per submission, everything included (default: %(default)s)")
     parser.add_argument("--retries", type=int, default=1, help="extra attempts after a kernel died (default: %(default)s)")
     parser.add_argument("--csv", type=Path, help="where to write the grades (default: <course>/grades/<assignment>.csv)")
+    parser.add_argument("--unsafe-no-sandbox", action="store_true",
+                        help="run student code without bubblewrap, with resource limits only: it can then read and "
+                             "write whatever your user can (the solutions, the gradebook, other submissions)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -46,7 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     from course_utils.grading.pipeline import grade_assignment, print_summary
     from course_utils.grading.submissions import FOLDER_PER_STUDENT_REGEXP, collect_zip
 
+    if args.unsafe_no_sandbox:
+        print("warning: --unsafe-no-sandbox: student code runs as you, with resource limits only; it can read the "
+              "solutions and hidden tests and change grades. Use it only for code you trust.", file=sys.stderr)
     try:
+        if not args.unsafe_no_sandbox:
+            check_sandbox()  # before collecting or grading anything
         limits = Limits(args.cell_timeout, args.cpu_limit, int(args.memory_limit * GIB), args.submission_timeout)
         if args.workers is not None and args.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {args.workers}")
@@ -57,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         csv_path = args.csv or args.course.resolve() / "grades" / f"{args.assignment}.csv"
         outcomes = grade_assignment(args.course, args.assignment, workers=args.workers, limits=limits,
                                     retries=args.retries, students=args.students, csv_path=csv_path,
-                                    progress=not args.quiet)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
+                                    progress=not args.quiet, sandboxed=not args.unsafe_no_sandbox)
+    except (ValueError, FileNotFoundError, RuntimeError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print_summary(outcomes, args.assignment, csv_path)

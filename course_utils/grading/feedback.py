@@ -12,6 +12,7 @@ cell's printed output that repeat a line of its hidden region are dropped too.
 from __future__ import annotations
 
 from nbconvert.preprocessors import Preprocessor
+from nbgrader.preprocessors import ClearHiddenTests
 from nbformat import NotebookNode
 from traitlets import Bool
 
@@ -30,13 +31,32 @@ def hidden_lines(source: str) -> set[str]:
     return lines
 
 
+def is_test_cell(cell: NotebookNode) -> bool:
+    """An nbgrader test cell: graded, not an answer (the only cells that hold hidden tests)."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+class TestCellsClearHiddenTests(ClearHiddenTests):
+    """nbgrader's ``ClearHiddenTests`` for test cells only.
+
+    nbgrader's own looks for the markers in every cell, so an answer whose comment says
+    ``### BEGIN HIDDEN TESTS`` made feedback fail for that student.
+    """
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+        if not is_test_cell(cell):
+            return cell, resources
+        return super().preprocess_cell(cell, resources, index)
+
+
 class HiddenTestTracebacks(Preprocessor):
     """Reduce the tracebacks of test cells with hidden tests to ``name: message``; drop quoted hidden lines."""
 
     enabled = Bool(True, help="nbconvert skips preprocessors that are not enabled").tag(config=True)
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
-        if cell.cell_type == "code" and HIDDEN_BEGIN in cell.source:
+        if is_test_cell(cell) and HIDDEN_BEGIN in cell.source:
             hidden = hidden_lines(cell.source)
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":

@@ -5,6 +5,7 @@ prints warnings to stderr: a ``UserWarning`` from torch inside a correct answer 
 cost it its points. ``nbgrader_config.py`` starts each grading/validation kernel with
 ``--IPKernelApp.exec_lines`` calling :func:`route_warnings_to_stdout`, so warnings stay
 visible to the student but no longer look like failures. Errors still fail the cell.
+The same line installs :mod:`.guard`'s tamper check before any student code runs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import sys
 import warnings
 from typing import TextIO
 
-KERNEL_EXEC_LINE = "import course_utils.grading.kernel as _k; _k.route_warnings_to_stdout(); del _k"
+KERNEL_EXEC_LINE = ("import course_utils.grading.kernel as _k, course_utils.grading.guard as _g; "
+                    "_k.route_warnings_to_stdout(); _g.install(); del _k, _g")
 
 
 def _show_on_stdout(

@@ -15,6 +15,7 @@ import csv
 import json
 import os
 import queue
+import secrets
 import signal
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from tqdm.auto import tqdm
 
 from course_utils.grading.gradebook import (knows_assignment, make_template, merge_submission, put_tools_on_path,
                                             register_assignment, remove_tree, replace_folder)
-from course_utils.grading.sandbox import Limits, write_kernel_spec
+from course_utils.grading.sandbox import Limits, end_job, write_kernel_spec
 from course_utils.grading.submissions import Submission, expected_notebooks, find_submissions
 
 # every status a submission can end with (the instructor page explains each)
@@ -72,6 +73,7 @@ class Worker:
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env, self.log_path = env, log
+        self.command = [sys.executable, "-m", "course_utils.grading.worker"]
         self.process: subprocess.Popen | None = None
         self.replies: queue.Queue[str] = queue.Queue()
 
@@ -81,9 +83,9 @@ class Worker:
 
     def _start(self) -> subprocess.Popen:
         log = open(self.log_path, "a")
-        process = subprocess.Popen([sys.executable, "-m", "course_utils.grading.worker"], env=self.env,
+        process = subprocess.Popen(self.command, env=self.env,
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-                                   start_new_session=True)  # its own process group: a kill takes its kernels too
+                                   start_new_session=True)  # its own process group; its kernels die with it (bwrap --die-with-parent)
         log.close()
         replies = self.replies = queue.Queue()
 
@@ -96,21 +98,34 @@ class Worker:
         return process
 
     def run(self, job: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
-        """The worker's answer, or None when it did not answer in time (it is then killed)."""
+        """The worker's answer to ``job``, or None when it did not answer in time (it is then killed).
+
+        Replies carry the job's token: a line that is not the answer to this job (stray
+        output, a forged reply) is ignored, so no answer is ever taken for another job's.
+        """
         self.start()
         self.process.stdin.write(json.dumps(job) + "\n")
         self.process.stdin.flush()
-        try:
-            line = self.replies.get(timeout=timeout_s)
-        except queue.Empty:
-            self.kill()
-            return None
-        if not line:
-            code = self.process.wait()
-            self.process = None
-            return {"status": "grading_error", "reason": f"the grading worker exited with status {code}",
-                    "log": self.log_path.read_text(errors="replace")[-4000:]}
-        return json.loads(line)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                line = self.replies.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.kill()
+                return None
+            if not line:
+                code = self.process.wait()
+                self.process = None
+                return {"status": "grading_error", "reason": f"the grading worker exited with status {code}",
+                        "log": self.log_path.read_text(errors="replace")[-4000:]}
+            try:
+                reply = json.loads(line)
+            except json.JSONDecodeError:
+                reply = None
+            if isinstance(reply, dict) and reply.get("token") == job["token"] and reply.get("student") == job["student"]:
+                return reply
+            with open(self.log_path, "a") as log:
+                log.write(f"ignored a reply line that does not answer job {job['token']}: {line[:200]!r}\n")
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -141,29 +156,40 @@ def worker_environment(jupyter_dir: Path, threads: int) -> dict[str, str]:
     return env
 
 
+def cleanup_notes(folder: Path) -> list[str]:
+    """Remove a working folder; a failure becomes a note instead of ending the run."""
+    try:
+        remove_tree(folder)
+    except OSError as error:
+        return [f"could not remove the working folder {folder}: {error}"]
+    return []
+
+
 def grade_one(worker: Worker, submission: Submission, base_job: dict[str, Any], limits: Limits,
               retries: int) -> Outcome:
     """Grade one checked submission, retrying when its kernel died; never raises for student faults."""
     start = time.perf_counter()
+    cleanup: list[str] = []
     for attempt in range(1, retries + 2):
         job = {**base_job, "student": submission.student, "folder": str(submission.folder),
-               "notebooks": {name: str(path) for name, path in submission.notebooks.items()},
+               "token": secrets.token_hex(8), "notebooks": {name: str(path) for name, path in submission.notebooks.items()},
                "work_dir": str(Path(base_job["work_root"]) / f"{submission.student}-{attempt}")}
         reply = worker.run(job, timeout_s=limits.submission_timeout_s)
-        if reply is None:
+        if reply is None:  # the worker was killed; its kernels died with it, their control groups are ours to end
+            end_job(job["token"])
             outcome = Outcome(submission.student, "timed_out",
                               reason=f"grading took longer than {limits.submission_timeout_s} s and was stopped")
         else:
             outcome = Outcome(submission.student, reply["status"], reply.get("score"), reply.get("max_score"),
-                              reply.get("reason", ""), reply.get("notes", []), log=reply.get("log", ""))
+                              reply.get("reason", ""), list(reply.get("notes", [])), log=reply.get("log", ""))
         outcome.attempts, outcome.work_dir = attempt, Path(job["work_dir"])
         if reply is not None and reply.get("needs_manual_grade"):
             outcome.notes.append("needs manual grading in formgrader")
         if outcome.status not in RETRIED_STATUSES:
             break
         if attempt <= retries:
-            remove_tree(Path(job["work_dir"]))
-    outcome.notes = submission.notes + outcome.notes
+            cleanup += cleanup_notes(Path(job["work_dir"]))
+    outcome.notes = submission.notes + outcome.notes + cleanup
     outcome.seconds = time.perf_counter() - start
     return outcome
 
@@ -178,7 +204,11 @@ def keep(outcome: Outcome, course: Path, assignment: str) -> None:
     try:
         merge_submission(course, work, assignment, outcome.student)
         for kind in ("autograded", "feedback"):
-            replace_folder(work / kind / outcome.student / assignment, course / kind / outcome.student / assignment)
+            made, kept = work / kind / outcome.student / assignment, course / kind / outcome.student / assignment
+            if made.is_dir():
+                replace_folder(made, kept)
+            else:  # no feedback this time: an older page must not stand in for it
+                remove_tree(kept)
     except Exception as error:  # a full disk or a locked gradebook must not lose the other submissions
         outcome.status, outcome.reason = "grading_error", f"could not save the grades: {type(error).__name__}: {error}"
         outcome.score = None
@@ -186,11 +216,13 @@ def keep(outcome: Outcome, course: Path, assignment: str) -> None:
 
 def grade_assignment(course: Path, assignment: str, *, workers: int | None = None, limits: Limits = Limits(),
                      retries: int = 1, students: list[str] | None = None, csv_path: Path | None = None,
-                     progress: bool = True) -> list[Outcome]:
+                     progress: bool = True, sandboxed: bool = True) -> list[Outcome]:
     """Autograde, merge and give feedback to every submission of ``assignment`` in ``course``.
 
     Returns one :class:`Outcome` per submission (sorted by student) and writes them to
-    ``csv_path`` (default ``<course>/grades/<assignment>.csv``).
+    ``csv_path`` (default ``<course>/grades/<assignment>.csv``) after every submission, and
+    once more however the run ends: a submission the run never reached is a row too.
+    ``sandboxed=False`` runs kernels without bubblewrap (resource limits only).
     """
     course = course.resolve()
     put_tools_on_path()
@@ -201,22 +233,25 @@ def grade_assignment(course: Path, assignment: str, *, workers: int | None = Non
     if not submissions:
         raise FileNotFoundError(f"no submissions of {assignment} under {course / 'submitted'}/<student>/{assignment}/")
     workers = max(1, min(workers or os.cpu_count() or 1, len(submissions)))
+    csv_path = csv_path or course / "grades" / f"{assignment}.csv"
     scratch = Path(tempfile.mkdtemp(prefix=f"grading-{assignment}-"))
     outcomes = [Outcome(s.student, s.status, reason=s.problem, notes=s.notes) for s in submissions
                 if s.status != "ready"]
     ready = [s for s in submissions if s.status == "ready"]
-    jupyter_dir = scratch / "jupyter"
-    write_kernel_spec(jupyter_dir, limits)
-    env = worker_environment(jupyter_dir, threads=max(1, (os.cpu_count() or 1) // workers))
-    pool = [Worker(env, scratch / f"worker-{i}.log") for i in range(workers if ready else 0)]
+    pool: list[Worker] = []
+    stopped_by = "the grading run stopped before this submission was graded"
     try:
+        jupyter_dir = scratch / "jupyter"
+        write_kernel_spec(jupyter_dir, limits, sandboxed=sandboxed)
+        env = worker_environment(jupyter_dir, threads=max(1, (os.cpu_count() or 1) // workers))
+        pool = [Worker(env, scratch / f"worker-{i}.log") for i in range(workers if ready else 0)]
         for worker in pool:
             worker.start()  # workers import nbgrader while the gradebook template is made
         if not knows_assignment(course, assignment, notebooks):
             register_assignment(course, assignment, scratch / "course_release")
         template = make_template(course, assignment, scratch / "template")
         base_job = {"assignment": assignment, "template": str(template), "work_root": str(scratch / "work"),
-                    "cell_timeout_s": limits.cell_timeout_s}
+                    "cell_timeout_s": limits.cell_timeout_s, "output_bytes": limits.output_bytes}
         free: queue.Queue[Worker] = queue.Queue()
         for worker in pool:
             free.put(worker)
@@ -230,36 +265,65 @@ def grade_assignment(course: Path, assignment: str, *, workers: int | None = Non
 
         with tqdm(total=len(ready), desc=f"grading {assignment}", unit="submission", disable=not progress) as bar, \
                 ThreadPoolExecutor(max(1, len(pool))) as executor:
-            for future in as_completed([executor.submit(run, s) for s in ready]):
-                outcome = future.result()
+            futures = {executor.submit(run, s): s for s in ready}
+            for future in as_completed(futures):
+                try:
+                    outcome = future.result()
+                except Exception as error:  # a bug of ours for one submission is not the end of the class
+                    outcome = Outcome(futures[future].student, "grading_error",
+                                      reason=f"the grader failed: {type(error).__name__}: {error}")
                 if outcome.graded:
                     keep(outcome, course, assignment)
-                remove_tree(outcome.work_dir)
+                if outcome.work_dir is not None:
+                    outcome.notes += cleanup_notes(outcome.work_dir)
                 outcomes.append(outcome)
+                write_csv(outcomes, assignment, csv_path)
                 bar.update()
                 bar.set_postfix_str(f"{sum(not o.graded for o in outcomes)} not graded")
+    except BaseException as error:
+        stopped_by += f" ({type(error).__name__}: {error})"
+        raise
     finally:
         for worker in pool:
             worker.close()
-        remove_tree(scratch)
-    outcomes.sort(key=lambda o: o.student)
-    csv_path = csv_path or course / "grades" / f"{assignment}.csv"
+        try:
+            remove_tree(scratch)
+        except OSError as error:
+            print(f"warning: could not remove the grading scratch folder {scratch}: {error}", file=sys.stderr)
+        done = {o.student for o in outcomes}
+        outcomes += [Outcome(s.student, "grading_error", reason=stopped_by) for s in ready if s.student not in done]
+        outcomes.sort(key=lambda o: o.student)
+        save_logs(outcomes, assignment, csv_path)
+        write_csv(outcomes, assignment, csv_path)
+    return outcomes
+
+
+def save_logs(outcomes: list[Outcome], assignment: str, csv_path: Path) -> None:
+    """nbgrader's own words for every submission that was not graded, for the instructor who investigates."""
     for outcome in outcomes:
-        if outcome.log and not outcome.graded:  # nbgrader's own words, for the instructor who investigates
+        if outcome.log and not outcome.graded and "nbgrader's log" not in outcome.reason:
             log_path = csv_path.parent / f"{assignment}-logs" / f"{outcome.student}.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
             log_path.write_text(outcome.log)
             outcome.reason += f" (nbgrader's log: {log_path})"
-    write_csv(outcomes, assignment, csv_path)
-    return outcomes
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell that a spreadsheet will not run as a formula (a leading ', as spreadsheets expect)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def write_csv(outcomes: list[Outcome], assignment: str, path: Path) -> Path:
+    """Write every outcome as a row, replacing the file in one step (no half-written CSV)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
+    partial = path.with_name(f".{path.name}.partial")
+    with open(partial, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
         writer.writeheader()
-        writer.writerows(o.csv_row(assignment) for o in outcomes)
+        writer.writerows({k: csv_safe(v) for k, v in o.csv_row(assignment).items()} for o in outcomes)
+    os.replace(partial, path)
     return path
 
 

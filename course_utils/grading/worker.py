@@ -21,21 +21,37 @@ from typing import Any
 
 import nbformat
 
+from course_utils.grading.execute import BoundedExecute, Execute
 from course_utils.grading.gradebook import remove_tree
+from course_utils.grading.review import review_notes
+from course_utils.grading.sandbox import JOB_TOKEN_VARIABLE, end_job, runtime_folder
 
 # error names that tell the instructor why a cell lost its points without reading the notebook
 NOTEWORTHY_ERRORS = {"CellTimeoutError": "timed out", "MemoryError": "ran out of memory", "ModuleNotFoundError": "failed to import a module",
                      "ImportError": "failed to import"}
 
 
-def load_course_config(template: Path, cell_timeout_s: int):
-    """The course's ``nbgrader_config.py`` with the grading run's cell timeout on top."""
+def load_course_config(template: Path, cell_timeout_s: int, connection_file: Path, output_bytes: int):
+    """The course's ``nbgrader_config.py`` with the grading run's settings on top.
+
+    Kernels talk over Unix sockets in ``connection_file``'s folder (the sandbox has no
+    network), and cells run under :class:`~course_utils.grading.execute.BoundedExecute`.
+    """
+    from nbgrader.converters import Autograde
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(template)).load_config()
     overrides = Config()
     overrides.Execute.timeout = cell_timeout_s
+    overrides.BoundedExecute.max_output_bytes = output_bytes
+    overrides.KernelManager.transport = "ipc"
+    overrides.KernelManager.connection_file = str(connection_file)
+    preprocessors = (config.Autograde["autograde_preprocessors"] if "autograde_preprocessors" in config.Autograde
+                     else Autograde.class_traits()["autograde_preprocessors"].default())
+    overrides.Autograde.autograde_preprocessors = [
+        BoundedExecute if preprocessor in (Execute, "nbgrader.preprocessors.Execute") else preprocessor
+        for preprocessor in preprocessors]
     config.merge(overrides)
     return config
 
@@ -87,10 +103,34 @@ def failure_reason(result: dict[str, Any]) -> tuple[str, str]:
     text = f"{result.get('log', '')}\n{result.get('error', '')}"
     if "Kernel died" in text or "DeadKernelError" in text:
         return "kernel_died", "the kernel died while running the notebook (os._exit, a crash, or the CPU or memory limit)"
-    if "unresponsive" in text or "UnresponsiveKernelError" in text:
-        return "kernel_unresponsive", "the kernel stopped answering and could not be interrupted"
+    if "unresponsive" in text or "UnresponsiveKernelError" in text or "TimeoutError" in text:
+        return "kernel_unresponsive", ("the kernel stopped answering and could not be interrupted (a cell that "
+                                       "catches KeyboardInterrupt, or a kernel blocked in compiled code)")
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return "grading_error", f"nbgrader failed: {lines[-1] if lines else 'no message'}"
+
+
+def autograde_sandboxed(api, job: dict[str, Any], runtime: Path) -> tuple[dict[str, Any], list[str]]:
+    """nbgrader's autograde of one submission; every process the kernel started is dead on return.
+
+    Returns nbgrader's result and notes about the kernel's end (memory cap, cleanup).
+    """
+    os.environ[JOB_TOKEN_VARIABLE] = job["token"]  # the sandbox names the kernel's control group after it
+    notes = []
+    try:
+        result = api.autograde(job["assignment"], job["student"], force=True, create=True)
+    finally:
+        all_dead, out_of_memory = end_job(job["token"])
+        os.environ.pop(JOB_TOKEN_VARIABLE, None)
+        try:
+            remove_tree(runtime)
+        except OSError as error:
+            notes.append(f"could not remove the kernel's socket folder {runtime}: {error}")
+    if out_of_memory:
+        notes.append("the kernel reached the memory limit")
+    if not all_dead:  # scores are still read from the grader's own gradebook, which no kernel can reach
+        notes.append("some of the kernel's processes could not be killed")
+    return result, notes
 
 
 def grade(job: dict[str, Any]) -> dict[str, Any]:
@@ -100,20 +140,23 @@ def grade(job: dict[str, Any]) -> dict[str, Any]:
 
     assignment, student = job["assignment"], job["student"]
     work = prepare_copy(job)
-    config = load_course_config(work, job["cell_timeout_s"])
+    runtime = runtime_folder()
+    config = load_course_config(work, job["cell_timeout_s"], runtime / "kernel.json", job["output_bytes"])
     coursedir = CourseDirectory(config=config, root=str(work))
     api = NbGraderAPI(coursedir=coursedir, config=config)
-    autograded = api.autograde(assignment, student, force=True, create=True)
+    autograded, notes = autograde_sandboxed(api, job, runtime)
     if not autograded["success"]:
         status, reason = failure_reason(autograded)
-        return {"status": status, "reason": reason, "log": autograded.get("log", "")[-4000:]}
-    feedback = api.generate_feedback(assignment, student, force=True)
-    if not feedback["success"]:
-        return {"status": "feedback_error", "reason": failure_reason(feedback)[1], "log": feedback.get("log", "")[-4000:]}
-    notes = []
+        return {"status": status, "reason": reason, "notes": notes, "log": autograded.get("log", "")[-4000:]}
     for name in job["notebooks"]:
-        notes += cell_notes(work / "autograded" / student / assignment / name)
-    return {"status": "graded", "reason": "", "notes": notes, **read_scores(work, assignment, student)}
+        graded = work / "autograded" / student / assignment / name
+        notes += cell_notes(graded) + review_notes(graded, work / "solutions" / assignment / name)
+    outcome = {"status": "graded", "reason": "", "notes": notes, **read_scores(work, assignment, student)}
+    feedback = api.generate_feedback(assignment, student, force=True)
+    if not feedback["success"]:  # the grade stands; only the student's feedback page is missing
+        notes.append(f"no feedback page: {failure_reason(feedback)[1]}")
+        outcome["log"] = feedback.get("log", "")[-4000:]
+    return outcome
 
 
 def main() -> None:
@@ -129,7 +172,7 @@ def main() -> None:
         except Exception:
             outcome = {"status": "grading_error", "reason": "the grading worker failed: "
                        + traceback.format_exc().strip().splitlines()[-1], "log": traceback.format_exc()[-4000:]}
-        replies.write(json.dumps({"student": job["student"], **outcome}) + "\n")
+        replies.write(json.dumps({"token": job.get("token"), "student": job.get("student"), **outcome}) + "\n")
 
 
 if __name__ == "__main__":
