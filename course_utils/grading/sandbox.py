@@ -341,14 +341,15 @@ def bwrap_command(bwrap: str, limits: Limits, address_space: bool, work_dir: str
     command = [bwrap, *namespace_options(), "--clearenv"]
     for name, value in sandbox_environment().items():
         command += ["--setenv", name, value]
-    command += system_binds()
-    for root in readable_roots():
-        command += ["--ro-bind", root, root]
+    # mounts apply in order: the private /tmp first, so that binds of folders under /tmp land on top of it
     command += ["--proc", "/proc", "--dev", "/dev",
                 "--size", str(limits.file_bytes), "--tmpfs", "/tmp",
                 "--size", str(limits.file_bytes), "--tmpfs", "/dev/shm",
-                "--dir", SANDBOX_HOME,
-                "--ro-bind", work_dir, SUBMISSION_MOUNT,
+                "--dir", SANDBOX_HOME]
+    command += system_binds()
+    for root in readable_roots():
+        command += ["--ro-bind", root, root]
+    command += ["--ro-bind", work_dir, SUBMISSION_MOUNT,
                 "--size", str(limits.file_bytes), "--tmpfs", work_dir,
                 "--bind", runtime_dir, runtime_dir,
                 "--remount-ro", "/",
