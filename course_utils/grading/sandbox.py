@@ -140,7 +140,8 @@ class ControlGroup:
         group = cls([folder], 2)
         try:
             (folder / "memory.max").write_text(str(memory_bytes))
-            (folder / "memory.swap.max").write_text("0") if (folder / "memory.swap.max").exists() else None
+            if (folder / "memory.swap.max").exists():  # no escape into swap
+                (folder / "memory.swap.max").write_text("0")
             (folder / "pids.max").write_text(str(processes))
         except OSError:
             group.remove()
