@@ -9,6 +9,9 @@ nbgrader generates the release, then autogrades these submissions in one run:
 - ``warning``: correct answers that emit a warning      -> full marks (nbgrader zeroes stderr)
 - ``deleted_test``: correct, one test cell deleted      -> re-inserted, graded, full marks
 - ``edited_test``: correct, one test cell emptied       -> restored from the source, full marks
+- ``alternative``: ``ALTERNATIVE_CORRECT`` answers      -> full marks (other valid ways of writing them)
+- ``mutant-N``: a sample of the mutation tester's mutants -> nbgrader's verdict (full marks or not)
+  equals the in-process one (tests/test_mutation.py)
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class GradedCourse:
     release: nbformat.NotebookNode
     scores: dict[str, dict[str, tuple[float | None, float, bool]]]  # student -> cell -> (score, max, manual)
     mistake_sets: list[str]
+    mutants: dict[str, tuple[str, bool]]  # student -> (mutant key, killed in-process)
     deleted_cell: str
     edited_cell: str
 
@@ -72,8 +76,24 @@ class GradedCourse:
         return nbformat.read(path, as_version=4)
 
 
+def mutant_sample(report: dict) -> list[tuple[str, str, str, bool]]:
+    """(cell, key, source, killed) for a few mutants: killed ones from the first and last answer cells, one survivor."""
+    cells = list(report["cells"])
+    sample = []
+    for cell in (cells[0], cells[-1]):
+        killed = report["cells"][cell]["killed"]
+        if killed:
+            mutant = killed[len(killed) // 2]
+            sample.append((cell, mutant["key"], mutant["source"], True))
+    survivors = [(cell, m) for cell in cells for m in report["cells"][cell]["survived"]]
+    if survivors:
+        cell, mutant = survivors[0]
+        sample.append((cell, mutant["key"], mutant["source"], False))
+    return sample
+
+
 @pytest.fixture(scope="module", params=CHAPTERS)
-def graded(request, tmp_path_factory) -> GradedCourse:
+def graded(request, tmp_path_factory, mutation_reports) -> GradedCourse:
     chapter = request.param
     course = make_course(tmp_path_factory.mktemp(chapter), chapter)
     release = release_notebook(course, chapter)
@@ -92,6 +112,13 @@ def graded(request, tmp_path_factory) -> GradedCourse:
     edited = fill_answers(release, perfect)
     cells_by_grade_id(edited)[edited_cell].source = "pass  # a student replaced the tests"
     submissions["edited_test"] = edited
+    alternative = getattr(fixture_module(chapter), "ALTERNATIVE_CORRECT", None)
+    if alternative:
+        submissions["alternative"] = fill_answers(release, {**perfect, **alternative})
+    mutants = {}
+    for i, (cell, key, source, killed) in enumerate(mutant_sample(mutation_reports(chapter))):
+        submissions[f"mutant-{i}"] = fill_answers(release, {**perfect, cell: source})
+        mutants[f"mutant-{i}"] = (key, killed)
     for student, nb in submissions.items():
         submit(course, chapter, student, nb)
 
@@ -103,7 +130,7 @@ def graded(request, tmp_path_factory) -> GradedCourse:
         for student in submissions:
             notebook = gradebook.find_submission_notebook(chapter, chapter, student)
             scores[student] = {g.name: (g.score, g.max_score, g.needs_manual_grade) for g in notebook.grades}
-    return GradedCourse(chapter, course, release, scores, list(mistakes), deleted_cell, edited_cell)
+    return GradedCourse(chapter, course, release, scores, list(mistakes), mutants, deleted_cell, edited_cell)
 
 
 def graded_scores(graded: GradedCourse, student: str) -> dict[str, tuple[float | None, float]]:
@@ -141,6 +168,22 @@ def test_every_mistake_set_loses_points_in_every_graded_cell(graded):
     for student in graded.mistake_sets:
         for cell, (score, maximum) in graded_scores(graded, student).items():
             assert score < maximum, f"{graded.chapter}/{student}: the mistake in {cell} still scores {score}/{maximum}"
+
+
+def test_alternative_correct_answers_score_full_marks(graded):
+    if "alternative" not in graded.scores:
+        pytest.skip(f"{graded.chapter} has no ALTERNATIVE_CORRECT fixture yet")
+    for cell, (score, maximum) in graded_scores(graded, "alternative").items():
+        assert score == maximum, f"{graded.chapter}: a correct alternative answer scores {score}/{maximum} in {cell}"
+
+
+def test_nbgrader_agrees_with_the_in_process_mutation_verdicts(graded):
+    assert graded.mutants, f"{graded.chapter}: no mutant sampled"
+    for student, (key, killed) in graded.mutants.items():
+        scores = graded_scores(graded, student)
+        lost = sum(maximum - score for score, maximum in scores.values())
+        assert (lost > 0) == killed, (f"{graded.chapter}: mutant {key} is {'killed' if killed else 'a survivor'} "
+                                      f"in-process but nbgrader scores it {scores}")
 
 
 def test_no_grade_needs_manual_grading_or_lacks_a_score(graded):
