@@ -171,8 +171,7 @@ def test_every_mistake_set_loses_points_in_every_graded_cell(graded):
 
 
 def test_alternative_correct_answers_score_full_marks(graded):
-    if "alternative" not in graded.scores:
-        pytest.skip(f"{graded.chapter} has no ALTERNATIVE_CORRECT fixture yet")
+    assert "alternative" in graded.scores, f"{graded.chapter}: add ALTERNATIVE_CORRECT to tests/fixtures/{graded.chapter}/submissions.py"
     for cell, (score, maximum) in graded_scores(graded, "alternative").items():
         assert score == maximum, f"{graded.chapter}: a correct alternative answer scores {score}/{maximum} in {cell}"
 
