@@ -188,6 +188,12 @@ def test_without_bubblewrap_the_command_refuses_to_grade(tmp_path, monkeypatch, 
     assert "bubblewrap" in error and "--unsafe-no-sandbox" in error, error
 
 
+def test_a_course_inside_a_folder_kernels_read_is_refused(monkeypatch, capsys):
+    monkeypatch.setattr("course_utils.grading.pipeline.readable_roots", lambda: [str(REPO.parent)])
+    assert grading_main([CHAPTER, "--course", str(REPO)]) == 2
+    assert "kernels would see the solutions" in capsys.readouterr().err
+
+
 def test_sandbox_sees_only_its_own_folder(tmp_path):
     """A command run the way a kernel is: no network, no course files, no secrets, its own files copied in."""
     from course_utils.grading.sandbox import bwrap_command, check_sandbox, runtime_folder

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from course_utils.grading.gradebook import (knows_assignment, make_template, merge_submission, put_tools_on_path,
                                             register_assignment, remove_tree, replace_folder)
-from course_utils.grading.sandbox import Limits, end_job, write_kernel_spec
+from course_utils.grading.sandbox import Limits, end_job, readable_roots, write_kernel_spec
 from course_utils.grading.submissions import Submission, expected_notebooks, find_submissions
 
 # every status a submission can end with (the instructor page explains each)
@@ -228,6 +228,12 @@ def grade_assignment(course: Path, assignment: str, *, workers: int | None = Non
     put_tools_on_path()
     if not (course / "nbgrader_config.py").is_file():
         raise FileNotFoundError(f"{course} has no nbgrader_config.py: pass the course folder (--course)")
+    if sandboxed:
+        exposed = [root for root in readable_roots() if course.is_relative_to(root)]
+        if exposed:  # the sandbox shows these folders to every kernel, read-only
+            raise ValueError(f"the course folder {course} lies inside {exposed[0]}, which every sandboxed kernel can "
+                             "read (Python, the virtualenv or course_utils); kernels would see the solutions. Keep "
+                             "the course folder outside them")
     notebooks = expected_notebooks(course, assignment)
     submissions = find_submissions(course, assignment, students)
     if not submissions:
