@@ -7,6 +7,9 @@ equivalent (it behaves like the solution for every input the task allows, with a
 or, until its test is written, as not yet killed. A new survivor, or a listed mutant that no
 longer survives, fails this test. tests/test_assignments.py grades a sample of mutants with
 nbgrader and checks that its verdicts equal the in-process ones.
+
+``course_utils.grading.hardcoding`` builds, for every answer that defines functions, the
+answer of a student who special-cased the visible tests' inputs; its hidden tests must catch it.
 """
 
 from __future__ import annotations
@@ -41,3 +44,15 @@ def test_every_mutant_is_killed_or_known(chapter, mutation_reports):
                      f"or list them as equivalent with a reason: {new}")
     stale = sorted((set(equivalent) | set(not_yet_killed)) - survivors)
     assert not stale, f"{chapter}: listed mutants that are now killed or no longer made; remove them: {stale}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_hidden_tests_catch_an_answer_that_only_knows_the_visible_tests(chapter, monkeypatch):
+    from course_utils.grading.hardcoding import hard_coding_report
+
+    monkeypatch.chdir(REPO / "solutions" / chapter)
+    verdicts = hard_coding_report(REPO / "solutions" / chapter / f"{chapter}.ipynb")
+    assert any(v.outcome == "caught" for v in verdicts), f"{chapter}: no answer cell was checked"
+    wrong = {v.cell: v.outcome for v in verdicts if v.outcome not in ("caught", "not applicable")}
+    assert not wrong, (f"{chapter}: an answer that returns the right values only for the visible tests' inputs is not "
+                       f"caught (or the check is inconclusive): {wrong}")

@@ -8,5 +8,7 @@ suspicious student code for review (:mod:`.review`), merges the grades into the 
 gradebook (:mod:`.gradebook`) and writes a CSV with a status per submission.
 :mod:`.kernel` (warnings to stdout, and :mod:`.guard`'s tamper check) and :mod:`.feedback`
 (no hidden tests in tracebacks) are used by ``nbgrader_config.py``, so plain nbgrader
-commands get them too.
+commands get them too. For instructors writing assignments, :mod:`.mutation` and
+:mod:`.hardcoding` check that the tests catch wrong answers, running notebooks in-process
+(:mod:`.inprocess`).
 """

@@ -19,21 +19,14 @@ from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
-import copy
-import io
 import json
-import random
-import signal
 import sys
 import time
-import types
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
+from course_utils.grading.inprocess import copy_namespace, notebook_cells, rng_state, run_cell, set_rng_state
 
 # names a careless student confuses: each may be replaced by every other of its group
 SIBLINGS = [
@@ -193,86 +186,6 @@ def _substitute(tree: ast.AST, target: ast.AST, replacement) -> bool:
     return False
 
 
-# ---------------------------------------------------------------- running a notebook in-process
-
-class CellTimeout(Exception):
-    pass
-
-
-@dataclass
-class Cell:
-    kind: str  # "answer", "test" or "code"
-    grade_id: str
-    source: str
-    points: float = 0.0
-
-
-def notebook_cells(path: Path) -> list[Cell]:
-    cells = []
-    for cell in nbformat.read(path, as_version=4).cells:
-        if cell.cell_type != "code":
-            continue
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        kind = "answer" if meta.get("solution") else "test" if meta.get("grade") else "code"
-        cells.append(Cell(kind, meta.get("grade_id", ""), cell.source, float(meta.get("points", 0) or 0)))
-    return cells
-
-
-def _copy_namespace(namespace: dict) -> dict:
-    """A copy whose data (tensors, models, lists) later cells can change without touching the original."""
-    copied = {}
-    for name, value in namespace.items():
-        if isinstance(value, (types.ModuleType, types.FunctionType, type, types.BuiltinFunctionType)):
-            copied[name] = value
-        else:
-            try:
-                copied[name] = copy.deepcopy(value)
-            except Exception:  # generators, locks, open files: shared, as they are rare in cells
-                copied[name] = value
-    return copied
-
-
-def _on_alarm(signum, frame):
-    raise CellTimeout()
-
-
-def run_cell(source: str, namespace: dict, timeout_s: float) -> bool:
-    """Run one cell as nbgrader would score it: True when it neither raised nor wrote to stderr."""
-    stderr, stdout = io.StringIO(), io.StringIO()
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout_s)
-    try:
-        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stdout), warnings.catch_warnings():
-            # the course's kernels print warnings to stdout (course_utils.grading.kernel): no penalty
-            warnings.showwarning = lambda *args, **kwargs: None
-            exec(compile(source, "<cell>", "exec"), namespace)
-        ok = True
-    except BaseException as error:  # noqa: BLE001  (a mutant may raise anything, SystemExit included)
-        if isinstance(error, KeyboardInterrupt):
-            raise
-        ok = False
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-    return ok and not stderr.getvalue()
-
-
-def _rng_state():
-    import numpy
-    import torch
-
-    return torch.get_rng_state(), numpy.random.get_state(), random.getstate()
-
-
-def _set_rng_state(state) -> None:
-    import numpy
-    import torch
-
-    torch.set_rng_state(state[0])
-    numpy.random.set_state(state[1])
-    random.setstate(state[2])
-
-
 @dataclass
 class Report:
     """The mutants of one assignment and their fate."""
@@ -303,7 +216,7 @@ def mutation_report(notebook: Path, assignment: str, timeout_s: float = 20.0, ce
     namespace: dict = {"__name__": "__main__"}
     for position, cell in enumerate(parsed):
         if cell.kind == "answer" and (cells is None or cell.grade_id in cells):
-            before, state = _copy_namespace(namespace), _rng_state()
+            before, state = copy_namespace(namespace), rng_state()
             tail = parsed[position + 1:]
             report.killed[cell.grade_id], report.survived[cell.grade_id] = [], []
             mutants = mutate(cell.source, cell.grade_id)
@@ -312,8 +225,8 @@ def mutation_report(notebook: Path, assignment: str, timeout_s: float = 20.0, ce
                 from tqdm.auto import tqdm
                 iterator = tqdm(mutants, desc=cell.grade_id, leave=False)
             for mutant in iterator:
-                trial = _copy_namespace(before)
-                _set_rng_state(state)
+                trial = copy_namespace(before)
+                set_rng_state(state)
                 run_cell(mutant.source, trial, timeout_s)
                 killed = False
                 for later in tail:
@@ -322,7 +235,7 @@ def mutation_report(notebook: Path, assignment: str, timeout_s: float = 20.0, ce
                         killed = True
                         break
                 (report.killed if killed else report.survived)[cell.grade_id].append(mutant)
-            _set_rng_state(state)
+            set_rng_state(state)
         if not run_cell(cell.source, namespace, timeout_s) and cell.kind == "test":
             raise RuntimeError(f"{assignment}: the solution fails test cell {cell.grade_id} in-process")
     report.seconds = time.perf_counter() - start
