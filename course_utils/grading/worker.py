@@ -5,8 +5,10 @@ sends each job as one JSON line on standard input; the worker answers with one J
 A worker imports nbgrader once and keeps it (that import alone takes seconds), but every
 submission gets a fresh course folder of its own: the configuration, the assignment's
 source, an empty gradebook that knows the assignment, and a copy of that one submission.
-Student code therefore runs next to nothing but its own files, and a kernel that dies
-takes nothing with it but its own submission's attempt.
+The kernel that runs the student's code is sandboxed (:mod:`.sandbox`): it sees a copy of
+the submission's own folder, never this working copy, whose gradebook holds the hidden
+tests; its control groups are ended, and scores read, only after it has exited. A kernel
+that dies takes nothing with it but its own submission's attempt.
 """
 
 from __future__ import annotations
