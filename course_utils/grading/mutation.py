@@ -257,6 +257,16 @@ def print_report(report: Report, equivalent: dict[str, str] | None = None, out=s
                 print(f"  SURVIVED {mutant.key}", file=out)
 
 
+def known_equivalents(course: Path, assignment: str) -> dict[str, str]:
+    """The assignment's listed equivalent mutants (``tests/fixtures/<assignment>/mutants.py``), if the course has them."""
+    path = course / "tests" / "fixtures" / assignment / "mutants.py"
+    if not path.is_file():
+        return {}
+    namespace: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    return namespace.get("EQUIVALENT", {})
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m course_utils.grading.mutation", description=__doc__.split("\n\n")[0])
     parser.add_argument("assignment")
@@ -267,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     notebook = args.course / "solutions" / args.assignment / f"{args.assignment}.ipynb"
     report = mutation_report(notebook, args.assignment, cells=args.cell, progress=not args.quiet)
-    print_report(report)
+    print_report(report, known_equivalents(args.course, args.assignment))
     if args.json:
         args.json.write_text(json.dumps(report.as_dict(), indent=1))
 
