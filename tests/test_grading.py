@@ -13,7 +13,9 @@ import csv
 import hashlib
 import json
 import importlib.util
+import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -201,16 +203,21 @@ def test_sandbox_sees_only_its_own_folder(tmp_path):
     (tmp_path / "submission").mkdir()
     (tmp_path / "submission" / "data.txt").write_text("mine")
     (tmp_path / "solutions.ipynb").write_text("secret")
+    outside_tmp = Path.home() / f".course-sandbox-probe-{os.getpid()}"  # /tmp is hidden anyway: probe elsewhere too
+    outside_tmp.write_text("secret")
+    listener = socket.create_server(("127.0.0.1", 0))  # reachable from the host's network namespace only
+    port = listener.getsockname()[1]
     runtime = runtime_folder()
     try:
         command = bwrap_command(check_sandbox(), Limits(), False, str(tmp_path / "submission"), str(runtime), [])
         probe = textwrap.dedent(f"""
             import os, socket
             print(sorted(os.listdir(".")), open("/run/submission/data.txt").read())
-            print(os.path.exists({str(tmp_path / 'solutions.ipynb')!r}), os.path.exists({str(REPO / 'solutions')!r}))
+            print(os.path.exists({str(tmp_path / 'solutions.ipynb')!r}), os.path.exists({str(REPO / 'solutions')!r}),
+                  os.path.exists({str(outside_tmp)!r}))
             print(os.getuid(), {faults.SECRET_VARIABLE!r} in os.environ, len([p for p in os.listdir("/proc") if p.isdigit()]) <= 3)
             try:
-                socket.create_connection(("127.0.0.1", 22), timeout=1)
+                socket.create_connection(("127.0.0.1", {port}), timeout=1)
             except OSError as error:
                 print(type(error).__name__)
             open("written.txt", "w").write("x")
@@ -220,8 +227,10 @@ def test_sandbox_sees_only_its_own_folder(tmp_path):
         result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
     finally:
         runtime.rmdir()
+        outside_tmp.unlink()
+        listener.close()
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["[] mine", "False False", "65534 False True", "ConnectionRefusedError"], \
+    assert result.stdout.splitlines() == ["[] mine", "False False False", "65534 False True", "ConnectionRefusedError"], \
         result.stdout
     assert not (tmp_path / "submission" / "written.txt").exists(), "the kernel's writes must stay in its own copy"
 

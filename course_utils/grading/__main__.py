@@ -7,6 +7,7 @@ graded, 1 when any could not be (each is listed with its reason), 2 for a usage 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.unsafe_no_sandbox:
         print("warning: --unsafe-no-sandbox: student code runs as you, with resource limits only; it can read the "
               "solutions and hidden tests and change grades. Use it only for code you trust.", file=sys.stderr)
+    # a polite kill (SIGTERM) ends the run like Ctrl-C does: the CSV still gets a row per submission
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         if not args.unsafe_no_sandbox:
             check_sandbox()  # before collecting or grading anything

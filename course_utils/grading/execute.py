@@ -54,6 +54,15 @@ class BoundedExecute(Execute):
         self._kept: dict[int, int] = {}
         self._noted: set[int] = set()
 
+    def _update_display_id(self, display_id: str, msg: dict) -> None:
+        """An update of an earlier display (``handle.update(...)``) passes the same caps, or is ignored."""
+        data = msg.get("content", {}).get("data", {})
+        size = sum(len(value) if isinstance(value, str) else len(str(value)) for value in data.values())
+        pixels = png_pixels(data.get("image/png", "")) if isinstance(data.get("image/png"), str) else None
+        if size > self.max_output_bytes or (pixels is not None and pixels > self.max_image_pixels):
+            return
+        super()._update_display_id(display_id, msg)
+
     def output(self, outs: list[NotebookNode], msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
         out = super().output(outs, msg, display_id, cell_index)
         if out is None:

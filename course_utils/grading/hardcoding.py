@@ -35,7 +35,7 @@ def fingerprint(value: Any) -> Any:
     import torch
 
     if isinstance(value, torch.Tensor):
-        data = value.detach().cpu().contiguous()
+        data = value.detach().cpu().contiguous().reshape(-1)
         digest = hashlib.sha1(data.view(torch.uint8).numpy().tobytes()).hexdigest() if data.numel() else ""
         return "tensor", str(value.dtype), tuple(value.shape), digest
     if isinstance(value, numpy.ndarray):

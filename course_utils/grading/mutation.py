@@ -150,7 +150,7 @@ def _sites(tree: ast.AST) -> list[ast.AST]:
 def mutate(source: str, cell: str) -> list[Mutant]:
     """Every mutant of one answer cell (the cell's code must parse), duplicates removed."""
     original = ast.unparse(ast.parse(source))
-    mutants, seen = [], {original}
+    mutants, seen, keys = [], {original}, {}
     for index in range(len(_sites(ast.parse(source)))):
         variants = len(list(_mutations(_sites(ast.parse(source))[index])))
         for number in range(variants):
@@ -167,7 +167,11 @@ def mutate(source: str, cell: str) -> list[Mutant]:
             if mutated not in seen:
                 seen.add(mutated)
                 where = f"L{getattr(site, 'lineno', 0)}C{getattr(site, 'col_offset', 0)}"
-                mutants.append(Mutant(cell, f"{cell}:{where}:{what}", mutated))
+                key = f"{cell}:{where}:{what}"
+                keys[key] = keys.get(key, 0) + 1
+                if keys[key] > 1:  # two sites at one position (a + b + c): number the later ones
+                    key += f"#{keys[key]}"
+                mutants.append(Mutant(cell, key, mutated))
     return mutants
 
 

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from course_utils.grading.gradebook import (knows_assignment, make_template, merge_submission, put_tools_on_path,
                                             register_assignment, remove_tree, replace_folder)
-from course_utils.grading.sandbox import Limits, end_job, readable_roots, write_kernel_spec
+from course_utils.grading.sandbox import ControlGroup, Limits, end_job, readable_roots, remove_runtime_folders, write_kernel_spec
 from course_utils.grading.submissions import Submission, expected_notebooks, find_submissions
 
 # every status a submission can end with (the instructor page explains each)
@@ -114,8 +114,10 @@ class Worker:
                 self.kill()
                 return None
             if not line:
-                code = self.process.wait()
-                self.process = None
+                process, self.process = self.process, None
+                if process is None:  # killed by the grader, which is stopping
+                    return {"status": "grading_error", "reason": "the grading run was stopped"}
+                code = process.wait()
                 return {"status": "grading_error", "reason": f"the grading worker exited with status {code}",
                         "log": self.log_path.read_text(errors="replace")[-4000:]}
             try:
@@ -175,8 +177,9 @@ def grade_one(worker: Worker, submission: Submission, base_job: dict[str, Any], 
                "token": secrets.token_hex(8), "notebooks": {name: str(path) for name, path in submission.notebooks.items()},
                "work_dir": str(Path(base_job["work_root"]) / f"{submission.student}-{attempt}")}
         reply = worker.run(job, timeout_s=limits.submission_timeout_s)
-        if reply is None:  # the worker was killed; its kernels died with it, their control groups are ours to end
+        if reply is None:  # the worker was killed; its kernels died with it, their groups and sockets are ours to end
             end_job(job["token"])
+            remove_runtime_folders(job["token"])
             outcome = Outcome(submission.student, "timed_out",
                               reason=f"grading took longer than {limits.submission_timeout_s} s and was stopped")
         else:
@@ -234,6 +237,10 @@ def grade_assignment(course: Path, assignment: str, *, workers: int | None = Non
             raise ValueError(f"the course folder {course} lies inside {exposed[0]}, which every sandboxed kernel can "
                              "read (Python, the virtualenv or course_utils); kernels would see the solutions. Keep "
                              "the course folder outside them")
+    if sandboxed and not ControlGroup.available():
+        print("warning: no control group can be made here (cgroup v1 as root, or a delegated cgroup v2 group): "
+              "memory is capped per process only, shared memory included but not summed, and the number of "
+              "processes is not capped (see the instructor page)", file=sys.stderr)
     notebooks = expected_notebooks(course, assignment)
     submissions = find_submissions(course, assignment, students)
     if not submissions:
@@ -269,9 +276,8 @@ def grade_assignment(course: Path, assignment: str, *, workers: int | None = Non
             finally:
                 free.put(worker)
 
-        with tqdm(total=len(ready), desc=f"grading {assignment}", unit="submission", disable=not progress) as bar, \
-                ThreadPoolExecutor(max(1, len(pool))) as executor:
-            futures = {executor.submit(run, s): s for s in ready}
+        def collect(futures: dict, bar) -> None:
+            """Merge each finished submission, in the order they finish, and rewrite the CSV."""
             for future in as_completed(futures):
                 try:
                     outcome = future.result()
@@ -286,6 +292,19 @@ def grade_assignment(course: Path, assignment: str, *, workers: int | None = Non
                 write_csv(outcomes, assignment, csv_path)
                 bar.update()
                 bar.set_postfix_str(f"{sum(not o.graded for o in outcomes)} not graded")
+
+        executor = ThreadPoolExecutor(max(1, len(pool)))
+        try:
+            with tqdm(total=len(ready), desc=f"grading {assignment}", unit="submission", disable=not progress) as bar:
+                futures = {executor.submit(run, s): s for s in ready}
+                collect(futures, bar)
+        except BaseException:
+            # stop now: no queued submission starts, and the running ones lose their workers
+            executor.shutdown(wait=False, cancel_futures=True)
+            for worker in pool:
+                worker.kill()
+            raise
+        executor.shutdown()
     except BaseException as error:
         stopped_by += f" ({type(error).__name__}: {error})"
         raise

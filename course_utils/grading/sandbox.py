@@ -271,6 +271,12 @@ def check_sandbox() -> str:
             "bubblewrap (bwrap) is not installed, so student code would run with the instructor's rights. Install "
             "it (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap), or pass "
             "--unsafe-no-sandbox to grade with resource limits only (see the instructor page)")
+    version = subprocess.run([bwrap, "--version"], capture_output=True, text=True, timeout=30).stdout.split()[-1:]
+    numbers = tuple(int(part) for part in version[0].split(".")[:2] if part.isdigit()) if version else ()
+    if numbers < (0, 8):
+        raise SandboxUnavailable(
+            f"bubblewrap 0.8 or newer is needed (for --disable-userns); this one says {' '.join(version) or 'nothing'}. "
+            "Install a newer bubblewrap, or pass --unsafe-no-sandbox (see the instructor page)")
     trial = [bwrap, *namespace_options(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"]
     result = subprocess.run(trial, capture_output=True, text=True, timeout=30)
     if result.returncode != 0:
@@ -355,7 +361,7 @@ def bwrap_command(bwrap: str, limits: Limits, address_space: bool, work_dir: str
                 "--bind", runtime_dir, runtime_dir,
                 "--remount-ro", "/",
                 "--chdir", work_dir, "--",
-                sys.executable, "-m", "course_utils.grading.sandbox", "--inside", inside, *kernel_args]
+                sys.executable, "-P", "-m", "course_utils.grading.sandbox", "--inside", inside, *kernel_args]
     return command
 
 
@@ -409,14 +415,21 @@ JOB_TOKEN_VARIABLE = "COURSE_GRADING_JOB"
 RUNTIME_PREFIX = "course-kernel-"
 
 
-def runtime_folder() -> Path:
+def runtime_folder(job_token: str = "") -> Path:
     """A fresh folder for one job's kernel connection file and sockets.
 
     Short (Unix socket paths are limited to about 100 bytes), and private to the job: the
     sandboxed kernel can write in it. Pass ``<folder>/kernel.json`` as the kernel manager's
-    ``connection_file`` and the ``ipc`` transport.
+    ``connection_file`` and the ``ipc`` transport. :func:`remove_runtime_folders` finds it by
+    the job's token.
     """
-    return Path(tempfile.mkdtemp(prefix=RUNTIME_PREFIX))
+    return Path(tempfile.mkdtemp(prefix=f"{RUNTIME_PREFIX}{job_token}-"))
+
+
+def remove_runtime_folders(job_token: str) -> None:
+    """Remove the socket folders of a job whose worker was killed before it could."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{RUNTIME_PREFIX}{job_token}-*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def launch(config_path: str, kernel_args: list[str]) -> None:
@@ -433,7 +446,7 @@ def launch(config_path: str, kernel_args: list[str]) -> None:
             group.join(os.getpid())
     if not config["sandboxed"]:
         apply_limits(limits.memory_bytes, limits.cpu_s, limits.file_bytes, address_space=group is None)
-        os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *kernel_args])
+        os.execv(sys.executable, kernel_command(kernel_args))
     runtime_dir = Path(kernel_args[kernel_args.index("-f") + 1]).resolve().parent
     if not runtime_dir.name.startswith(RUNTIME_PREFIX) or len(list(runtime_dir.iterdir())) != 1:
         # the kernel gets write access to this folder: never a shared one such as /tmp
@@ -441,6 +454,15 @@ def launch(config_path: str, kernel_args: list[str]) -> None:
                          f"not in {runtime_dir}")
     command = bwrap_command(config["bwrap"], limits, group is None, os.getcwd(), str(runtime_dir), kernel_args)
     os.execv(config["bwrap"], command)
+
+
+def kernel_command(kernel_args: list[str]) -> list[str]:
+    """The IPython kernel, with the working folder kept off ``sys.path`` (``-P``; IPython honours it too).
+
+    Otherwise a submitted ``ipykernel_launcher.py``, ``torch.py`` or ``course_utils/`` would
+    be imported in place of the real ones, before the tamper check starts.
+    """
+    return [sys.executable, "-P", "-m", "ipykernel_launcher", *kernel_args]
 
 
 def start_kernel(limits_json: str, kernel_args: list[str]) -> None:
@@ -456,7 +478,7 @@ def start_kernel(limits_json: str, kernel_args: list[str]) -> None:
             shutil.copy2(item, Path.cwd() / item.name, follow_symlinks=False)
     Path(SANDBOX_HOME).mkdir(parents=True, exist_ok=True)
     apply_limits(limits.memory_bytes, limits.cpu_s, limits.file_bytes, address_space=address_space)
-    os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *kernel_args])
+    os.execv(sys.executable, kernel_command(kernel_args))
 
 
 def main(argv: list[str] | None = None) -> None:

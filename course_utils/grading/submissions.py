@@ -89,7 +89,7 @@ def check_submission(student: str, folder: Path, expected: list[str]) -> Submiss
         return submission
     for name in expected:
         path = by_name[name]
-        problem = _unreadable(path)
+        problem = "is a symbolic link, not a file" if path.is_symlink() else _unreadable(path)
         if problem:
             submission.status = "corrupt_notebook"
             submission.problem = f"{path.relative_to(folder)} {problem}"

@@ -67,7 +67,8 @@ def prepare_copy(job: dict[str, Any]) -> Path:
     renamed = {Path(src) for src in job["notebooks"].values()}
     folder = Path(job["folder"])
     # the student's other files (data, timestamp.txt) come along; notebooks go in under their expected names
-    shutil.copytree(folder, target, ignore=lambda d, names: [n for n in names if Path(d, n) in renamed or n == ".ipynb_checkpoints"])
+    shutil.copytree(folder, target, symlinks=True,  # a link is copied as a link, never followed on the host
+                    ignore=lambda d, names: [n for n in names if Path(d, n) in renamed or n == ".ipynb_checkpoints"])
     for name, src in job["notebooks"].items():
         shutil.copy(src, target / name)
     return work
@@ -130,8 +131,8 @@ def autograde_sandboxed(api, job: dict[str, Any], runtime: Path) -> tuple[dict[s
             notes.append(f"could not remove the kernel's socket folder {runtime}: {error}")
     if out_of_memory:
         notes.append("the kernel reached the memory limit")
-    if not all_dead:  # scores are still read from the grader's own gradebook, which no kernel can reach
-        notes.append("some of the kernel's processes could not be killed")
+    if not all_dead:  # no score is read while any process of the submission may still run
+        result = {"success": False, "error": "some of the kernel's processes could not be killed; no score was read"}
     return result, notes
 
 
@@ -142,7 +143,7 @@ def grade(job: dict[str, Any]) -> dict[str, Any]:
 
     assignment, student = job["assignment"], job["student"]
     work = prepare_copy(job)
-    runtime = runtime_folder()
+    runtime = runtime_folder(job["token"])
     config = load_course_config(work, job["cell_timeout_s"], runtime / "kernel.json", job["output_bytes"])
     coursedir = CourseDirectory(config=config, root=str(work))
     api = NbGraderAPI(coursedir=coursedir, config=config)
