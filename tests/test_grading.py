@@ -437,6 +437,18 @@ def test_attacks_reach_nothing_outside_their_sandbox(catalogue):
 
 
 @pytest.mark.slow
+def test_the_answer_reading_attack_wins_without_the_sandbox(tmp_path):
+    """The catalogue's reads_answers scores 0 in the sandbox; outside it, it must win (or it proves nothing)."""
+    course = make_course(tmp_path / "course", CHAPTER)
+    FAULTS["reads_answers"].write(course / "submitted" / "reads_answers" / CHAPTER, release_notebook(course, CHAPTER),
+                                  solution_answers(CHAPTER), {})
+    result = run_grading(course, "--unsafe-no-sandbox")
+    row = read_csv(course / "grades" / f"{CHAPTER}.csv")["reads_answers"]
+    assert (row["status"], row["score"]) == ("graded", f"{faults.FULL:g}"), f"{row}\n{result.stdout}\n{result.stderr}"
+    assert "--unsafe-no-sandbox" in result.stderr, "grading without the sandbox must say what it means"
+
+
+@pytest.mark.slow
 def test_lms_zip_is_collected_and_graded(tmp_path):
     course = make_course(tmp_path / "course", CHAPTER)
     release = release_notebook(course, CHAPTER)
