@@ -1,8 +1,10 @@
-"""A small, explicit training loop (chapters 1 and 3–7).
+"""A small, explicit training loop (chapters 1 and 3–8).
 
 ``fit`` is the loop every chapter would otherwise rewrite: device placement, a
 ``tqdm.auto`` progress bar, optional validation after each epoch, and a returned
-:class:`History`. The teaching happens in the model and the loss; this is plumbing.
+:class:`History`. Chapter 8 adds its three options: a batch ``transform`` (data
+augmentation), a per-step learning-rate ``scheduler`` and ``early_stopping``. The teaching
+happens in the model and the loss; this is plumbing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from course_utils.device import get_device
+from course_utils.early_stopping import EarlyStopping
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -29,7 +32,10 @@ class History:
     train_accuracy: list[float | None] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float | None] = field(default_factory=list)
+    learning_rate: list[float] = field(default_factory=list)  # at the end of each epoch
     seconds: float = 0.0
+    best_epoch: int | None = None  # 0-based; set when early stopping restored its weights
+    stopped_epoch: int | None = None  # 0-based; the last epoch trained when early stopping ended the run
 
 
 def _check_loader(name: str, loader: DataLoader) -> None:
@@ -72,17 +78,31 @@ def fit(
     device: torch.device | None = None,
     classification: bool = True,
     progress: bool = True,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    early_stopping: EarlyStopping | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs; returns the per-epoch :class:`History`.
 
-    The model is moved to ``device`` (default: :func:`course_utils.device.get_device`).
-    ``classification=True`` also records accuracy (outputs are logits, targets class ids).
+    Args:
+        model: trained in place, moved to ``device`` (default:
+            :func:`course_utils.device.get_device`).
+        train_loader, val_loader: yield ``(inputs, targets)``; validation runs after each epoch.
+        loss_fn: ``loss_fn(outputs, targets)`` → scalar.
+        classification: also record accuracy (outputs are logits (N, K), targets class ids (N,)).
+        transform: applied to each training batch of inputs (N, C, H, W) on the device, for
+            example a random augmentation; validation batches are not transformed.
+        scheduler: stepped after every optimizer step, so its schedule counts batches.
+        early_stopping: needs ``val_loader``; stops when it says so and restores the best
+            epoch's weights (``History.best_epoch``, ``History.stopped_epoch``).
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     _check_loader("train_loader", train_loader)
     if val_loader is not None:
         _check_loader("val_loader", val_loader)
+    elif early_stopping is not None:
+        raise ValueError("early_stopping watches the validation loss: pass a val_loader too")
     device = device or get_device(verbose=False)
     model.to(device)
     history = History()
@@ -93,17 +113,22 @@ def fit(
         total_loss, correct, count = 0.0, 0, 0
         for inputs, targets in train_loader:
             inputs, targets = inputs.to(device), targets.to(device)
+            if transform is not None:
+                inputs = transform(inputs)
             optimizer.zero_grad(set_to_none=True)
             outputs = model(inputs)
             loss = loss_fn(outputs, targets)
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             total_loss += float(loss.detach()) * len(inputs)
             correct += _batch_metrics(outputs.detach(), targets, classification)
             count += len(inputs)
             bar.update(1)
         history.train_loss.append(total_loss / count)
         history.train_accuracy.append(correct / count if classification else None)
+        history.learning_rate.append(float(optimizer.param_groups[0]["lr"]))
         summary = {"epoch": epoch, "loss": f"{history.train_loss[-1]:.4g}"}
         if val_loader is not None:
             val_loss, val_accuracy = evaluate(model, val_loader, loss_fn, device, classification)
@@ -111,6 +136,12 @@ def fit(
             history.val_accuracy.append(val_accuracy)
             summary["val_loss"] = f"{val_loss:.4g}"
         bar.set_postfix(summary)
+        if early_stopping is not None and early_stopping.step(history.val_loss[-1], model, epoch - 1):
+            history.stopped_epoch = epoch - 1
+            break
     bar.close()
+    if early_stopping is not None:
+        early_stopping.restore(model)
+        history.best_epoch = early_stopping.best_epoch
     history.seconds = time.perf_counter() - start
     return history
