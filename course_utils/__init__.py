@@ -22,7 +22,7 @@ One concept per module; each module's docstring says which chapters use it:
 - :mod:`course_utils.calibration`: reliability diagrams, ECE, temperature scaling (chapter 8)
 - :mod:`course_utils.lr_range`: the learning-rate range test (chapter 8)
 - :mod:`course_utils.detection`: digit canvases with boxes, box drawing, mean average precision (chapter 9)
-- :mod:`course_utils.imagenet`: ILSVRC results, torchvision's ImageNet weights offline (chapter 9)
+- :mod:`course_utils.imagenet`: ILSVRC results, torchvision's ImageNet weights offline (chapters 7 and 9)
 - :mod:`course_utils.plot`: image grids and feature maps (every chapter)
 - :mod:`course_utils.train`: a small training loop with a progress bar (chapters 1, 3–9)
 - :mod:`course_utils.grading`: what grading needs beyond nbgrader (every assignment)

@@ -1,4 +1,4 @@
-"""ImageNet: the challenge's results, today's models' figures, and their weights offline (chapter 9).
+"""ImageNet: the challenge's results, today's models' figures, and their weights offline (chapters 7 and 9).
 
 - :data:`ILSVRC_TOP5_ACCURACY`: the ILSVRC classification results the chapter plots, as
   printed in the course's lecture notes (CSE428, lecture 14), each with its source paper.
@@ -54,6 +54,25 @@ def weights_checkpoint(weights: Any) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
 
 
+def require_weights(weights: Any, label: str, allow_download: bool | None = None) -> str:
+    """Check that ``weights`` can be loaded: cached, or downloadable here; say which (chapters 7 and 9).
+
+    ``allow_download=None`` asks :func:`course_utils.data.network_allows_download`. Raises
+    ``RuntimeError`` naming the cache path when the weights are neither cached nor downloadable.
+    """
+    from course_utils.data import network_allows_download
+
+    checkpoint = weights_checkpoint(weights)
+    if checkpoint.is_file():
+        return f"read from the torch hub cache {checkpoint}"
+    if allow_download is None:
+        allow_download = network_allows_download(WEIGHTS_HOST)
+    if not allow_download:
+        raise RuntimeError(f"{label} ImageNet weights are not in the torch hub cache ({checkpoint}) "
+                           "and downloading is not allowed here")
+    return f"downloaded to {checkpoint}"
+
+
 @dataclass
 class ImageNetClassifier:
     """A pretrained model in eval mode, its preprocessing, its class names and where it came from."""
@@ -72,19 +91,8 @@ def load_imagenet_classifier(name: str = "resnet18", allow_download: bool | None
     """
     from torchvision.models import get_model, get_model_weights
 
-    from course_utils.data import network_allows_download
-
     weights = get_model_weights(name).DEFAULT
-    checkpoint = weights_checkpoint(weights)
-    if checkpoint.is_file():
-        how = f"read from the torch hub cache {checkpoint}"
-    else:
-        if allow_download is None:
-            allow_download = network_allows_download(WEIGHTS_HOST)
-        if not allow_download:
-            raise RuntimeError(f"{name} ImageNet weights are not in the torch hub cache ({checkpoint}) "
-                               "and downloading is not allowed here")
-        how = f"downloaded to {checkpoint}"
+    how = require_weights(weights, name, allow_download)
     model = get_model(name, weights=weights).eval()
     return ImageNetClassifier(model, weights.transforms(), list(weights.meta["categories"]),
                               f"torchvision {name} {weights} ({how})")

@@ -33,9 +33,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from course_utils.imagenet import require_weights, weights_checkpoint
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-WEIGHTS_HOST = "download.pytorch.org"
 
 #: Gatys et al.'s choice: style from the first conv of each block (after its ReLU), content from conv4_2.
 VGG_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -266,7 +267,7 @@ class FeatureSource:
 def _vgg19_checkpoint() -> Path:
     from torchvision.models import VGG19_Weights
 
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(VGG19_Weights.IMAGENET1K_V1.url).name
+    return weights_checkpoint(VGG19_Weights.IMAGENET1K_V1)
 
 
 def load_vgg19_features(layers: Iterable[str] = (*VGG_STYLE_LAYERS, VGG_CONTENT_LAYER), avg_pool: bool = False,
@@ -278,18 +279,7 @@ def load_vgg19_features(layers: Iterable[str] = (*VGG_STYLE_LAYERS, VGG_CONTENT_
     """
     from torchvision.models import VGG19_Weights, vgg19
 
-    from course_utils.data import network_allows_download
-
-    checkpoint = _vgg19_checkpoint()
-    if checkpoint.is_file():
-        how = f"read from the torch hub cache {checkpoint}"
-    else:
-        if allow_download is None:
-            allow_download = network_allows_download(WEIGHTS_HOST)
-        if not allow_download:
-            raise RuntimeError(f"VGG-19 ImageNet weights are not in the torch hub cache ({checkpoint}) "
-                               f"and downloading is not allowed here")
-        how = f"downloaded to {checkpoint}"
+    how = require_weights(VGG19_Weights.IMAGENET1K_V1, "VGG-19", allow_download)
     model = vgg19(weights=VGG19_Weights.IMAGENET1K_V1)
     return VGGFeatures(model.features, layers, avg_pool), f"torchvision VGG19_Weights.IMAGENET1K_V1 ({how})"
 
