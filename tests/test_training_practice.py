@@ -167,8 +167,6 @@ def test_fit_transforms_training_batches_only_and_steps_the_scheduler_per_batch(
                         progress=False, transform=transform, scheduler=scheduler)
     assert seen == [torch.Size([16, 4])] * 8, "one call per training batch, none for validation"
     assert history.learning_rate == pytest.approx([0.5**4, 0.5**8])
-    # zero inputs: only the bias learned, so the weight matrix never changed its gradient-free value
-    assert history.val_loss[-1] != history.train_loss[-1]
 
 
 # calibration -----------------------------------------------------------------------------------
