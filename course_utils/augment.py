@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
+from course_utils.metrics import gaussian_profile
+
 
 def _check_batch(images: torch.Tensor) -> None:
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
@@ -76,13 +78,6 @@ def random_affine(
     return _resample(images, grid)
 
 
-def _gaussian_kernel(sigma: float, like: torch.Tensor) -> torch.Tensor:
-    radius = max(1, math.ceil(3 * sigma))
-    coords = torch.arange(-radius, radius + 1, dtype=like.dtype, device=like.device)
-    profile = torch.exp(-(coords**2) / (2 * sigma**2))
-    return profile / profile.sum()
-
-
 def elastic(
     images: torch.Tensor, alpha: float = 8.0, sigma: float = 3.0, generator: torch.Generator | None = None,
 ) -> torch.Tensor:
@@ -102,7 +97,7 @@ def elastic(
         raise ValueError(f"expected alpha >= 0 and sigma > 0, got alpha={alpha}, sigma={sigma}")
     n, _, height, width = images.shape
     field = torch.rand(n * 2, 1, height, width, generator=generator, dtype=torch.float64).to(images) * 2 - 1
-    kernel = _gaussian_kernel(sigma, images)
+    kernel = gaussian_profile(2 * max(1, math.ceil(3 * sigma)) + 1, sigma).to(images)  # three sigmas each side
     pad = len(kernel) // 2
     # separable Gaussian smoothing of each displacement component
     field = F.conv2d(F.pad(field, (pad, pad, 0, 0), mode="constant"), kernel.view(1, 1, 1, -1))

@@ -35,11 +35,16 @@ def psnr(reference: np.ndarray | torch.Tensor, estimate: np.ndarray | torch.Tens
     return math.inf if mse == 0 else 10 * math.log10(data_range**2 / mse)
 
 
-def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """A normalized (size, size) Gaussian window."""
+def gaussian_profile(size: int, sigma: float) -> torch.Tensor:
+    """A normalized 1-D Gaussian of ``size`` taps (float64), centred on the middle tap (chapters 6 and 8)."""
     coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     profile = torch.exp(-(coords**2) / (2 * sigma**2))
-    profile /= profile.sum()
+    return profile / profile.sum()
+
+
+def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """A normalized (size, size) Gaussian window."""
+    profile = gaussian_profile(size, sigma)
     return torch.outer(profile, profile)
 
 
