@@ -19,6 +19,15 @@ c.Execute.interrupt_on_timeout = True
 # nbgrader zeroes a test cell that wrote to stderr: send warnings to stdout instead.
 c.Execute.extra_arguments = kernel_arguments()
 
+# Run All in a release notebook goes on past an unanswered part: answer and test cells of the
+# release (not of the source) get the `raises-exception` tag. Grading runs every cell anyway.
+c.GenerateAssignment.preprocessors.append("course_utils.grading.release.ContinueRunAll")
+
+# Publishing through nbgrader's exchange (JupyterHub's Assignment List) needs the exchange's
+# folder, shared by instructors and students: set it here and in each student's
+# ~/.jupyter/nbgrader_config.py (book/instructors/grading.md, "Publishing an assignment").
+# c.Exchange.root = "/srv/nbgrader/exchange"
+
 # A student who deletes a test cell gets it back (and graded) instead of "needs manual grade".
 c.OverwriteCells.add_missing_cells = True
 

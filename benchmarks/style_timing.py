@@ -20,8 +20,16 @@ import torchvision
 from course_utils.data import center_crop, load_image
 from course_utils.device import get_device
 from course_utils.style import (
-    VGG_CONTENT_LAYER, VGG_STYLE_LAYERS, ContentLoss, RandomMultiScaleFeatures, StyleLoss, VGGFeatures,
-    image_to_tensor, load_vgg19_features, noise_like, synthesize,
+    VGG_CONTENT_LAYER,
+    VGG_STYLE_LAYERS,
+    ContentLoss,
+    RandomMultiScaleFeatures,
+    StyleLoss,
+    VGGFeatures,
+    image_to_tensor,
+    load_vgg19_features,
+    noise_like,
+    synthesize,
 )
 
 
@@ -30,53 +38,127 @@ def vgg19_extractor() -> tuple[VGGFeatures, str]:
         return load_vgg19_features(allow_download=False)
     except RuntimeError:
         features = torchvision.models.vgg19().features
-        return VGGFeatures(features, (*VGG_STYLE_LAYERS, VGG_CONTENT_LAYER)), "VGG-19 with random weights (same cost)"
+        return VGGFeatures(
+            features, (*VGG_STYLE_LAYERS, VGG_CONTENT_LAYER)
+        ), "VGG-19 with random weights (same cost)"
 
 
-def run(extractor, style_layers, content_layer, size: int, evaluations: int, device: torch.device) -> dict[str, float]:
-    texture = center_crop(image_to_tensor(load_image("brick", verbose=False), size), size).to(device)
-    content = center_crop(image_to_tensor(load_image("chelsea", verbose=False), size), size).to(device)
-    style_image = image_to_tensor(load_image("immunohistochemistry", verbose=False), size).to(device)
+def run(
+    extractor,
+    style_layers,
+    content_layer,
+    size: int,
+    evaluations: int,
+    device: torch.device,
+) -> dict[str, float]:
+    texture = center_crop(
+        image_to_tensor(load_image("brick", verbose=False), size), size
+    ).to(device)
+    content = center_crop(
+        image_to_tensor(load_image("chelsea", verbose=False), size), size
+    ).to(device)
+    style_image = image_to_tensor(
+        load_image("immunohistochemistry", verbose=False), size
+    ).to(device)
     weights = {name: 1.0 for name in style_layers}
     with torch.no_grad():
         texture_loss = StyleLoss(extractor(texture), weights)
         style_loss = StyleLoss(extractor(style_image), weights)
         content_loss = ContentLoss(extractor(content), content_layer)
-    synthesize(extractor, noise_like(texture), style=texture_loss, beta=1e6, evaluations=3, progress=False)  # warm-up
-    texture_run = synthesize(extractor, noise_like(texture), style=texture_loss, beta=1e6, evaluations=evaluations,
-                             progress=False)
-    transfer_run = synthesize(extractor, content, style=style_loss, content=content_loss, beta=1e9,
-                              evaluations=evaluations, progress=False)
-    return {"texture": texture_run.seconds, "transfer": transfer_run.seconds}
+    synthesize(
+        extractor,
+        noise_like(texture),
+        style=texture_loss,
+        beta=1e6,
+        evaluations=3,
+        progress=False,
+    )  # warm-up
+    texture_run = synthesize(
+        extractor,
+        noise_like(texture),
+        style=texture_loss,
+        beta=1e6,
+        evaluations=evaluations,
+        progress=False,
+    )
+    transfer_run = synthesize(
+        extractor,
+        content,
+        style=style_loss,
+        content=content_loss,
+        beta=1e9,
+        evaluations=evaluations,
+        progress=False,
+    )
+    return {
+        "texture": texture_run.seconds,
+        "transfer": transfer_run.seconds,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default=None, help="default: course_utils.device.get_device()")
-    parser.add_argument("--evaluations", type=int, default=None, help="default: 100 on CPU, 300 on a GPU")
-    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="default: 256 on CPU, 256 512 on a GPU")
-    parser.add_argument("--skip-vgg", action="store_true", help="time only the random features")
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="default: course_utils.device.get_device()",
+    )
+    parser.add_argument(
+        "--evaluations",
+        type=int,
+        default=None,
+        help="default: 100 on CPU, 300 on a GPU",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=None,
+        help="default: 256 on CPU, 256 512 on a GPU",
+    )
+    parser.add_argument(
+        "--skip-vgg",
+        action="store_true",
+        help="time only the random features",
+    )
     args = parser.parse_args()
     device = torch.device(args.device) if args.device else get_device()
     gpu = device.type == "cuda"
     evaluations = args.evaluations or (300 if gpu else 100)
     sizes = args.sizes or ([256, 512] if gpu else [256])
-    print(f"device {device}, {torch.get_num_threads()} CPU threads, {evaluations} L-BFGS evaluations per run")
+    print(
+        f"device {device}, {torch.get_num_threads()} CPU threads, {evaluations} L-BFGS evaluations per run"
+    )
 
     random_features = RandomMultiScaleFeatures().to(device)
-    extractors = [("random multi-scale", random_features, random_features.layers, "s1k5")]
+    extractors = [
+        (
+            "random multi-scale",
+            random_features,
+            random_features.layers,
+            "s1k5",
+        )
+    ]
     if not args.skip_vgg:
         vgg, description = vgg19_extractor()
         print(f"VGG-19: {description}")
-        extractors.append(("VGG-19", vgg.to(device), VGG_STYLE_LAYERS, VGG_CONTENT_LAYER))
+        extractors.append(
+            ("VGG-19", vgg.to(device), VGG_STYLE_LAYERS, VGG_CONTENT_LAYER)
+        )
     goal = 10.0 if gpu else 60.0
-    print(f"\n{'extractor':<20}{'size':>6}{'texture s':>12}{'transfer s':>12}{'s / eval':>10}   goal <= {goal:.0f} s")
+    print(
+        f"\n{'extractor':<20}{'size':>6}{'texture s':>12}{'transfer s':>12}{'s / eval':>10}   goal <= {goal:.0f} s"
+    )
     for name, extractor, layers, content_layer in extractors:
         for size in sizes:
-            seconds = run(extractor, layers, content_layer, size, evaluations, device)
+            seconds = run(
+                extractor, layers, content_layer, size, evaluations, device
+            )
             per_eval = seconds["texture"] / evaluations
             verdict = "met" if max(seconds.values()) <= goal else "missed"
-            print(f"{name:<20}{size:>6}{seconds['texture']:>12.1f}{seconds['transfer']:>12.1f}{per_eval:>10.3f}   {verdict}")
+            print(
+                f"{name:<20}{size:>6}{seconds['texture']:>12.1f}{seconds['transfer']:>12.1f}{per_eval:>10.3f}   {verdict}"
+            )
 
 
 if __name__ == "__main__":

@@ -35,25 +35,44 @@ def median_seconds(fn, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--device", default=None, help="default: course_utils.device.get_device()")
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="default: course_utils.device.get_device()",
+    )
     args = parser.parse_args()
     device = torch.device(args.device) if args.device else get_device()
     model = torchvision.models.resnet152().to(device).eval()
     shape = (1, 3, 224, 224)
 
     with torch.no_grad():
-        forward = median_seconds(lambda: model(torch.randn(shape, device=device)), args.repeats)
+        forward = median_seconds(
+            lambda: model(torch.randn(shape, device=device)), args.repeats
+        )
     ours = median_seconds(lambda: summarize(model, shape), args.repeats)
-    theirs = median_seconds(lambda: torchinfo.summary(model, input_size=shape, device=device, verbose=0), args.repeats)
+    theirs = median_seconds(
+        lambda: torchinfo.summary(
+            model, input_size=shape, device=device, verbose=0
+        ),
+        args.repeats,
+    )
     params_ours = summarize(model, shape).total_params
-    params_theirs = torchinfo.summary(model, input_size=shape, device=device, verbose=0).total_params
+    params_theirs = torchinfo.summary(
+        model, input_size=shape, device=device, verbose=0
+    ).total_params
 
-    print(f"ResNet-152, input {shape}, device {device}, torch threads {torch.get_num_threads()}, median of {args.repeats}")
-    print(f"  plain forward pass (no_grad):   {forward * 1e3:8.1f} ms  (the floor for any hook-based tool)")
+    print(
+        f"ResNet-152, input {shape}, device {device}, torch threads {torch.get_num_threads()}, median of {args.repeats}"
+    )
+    print(
+        f"  plain forward pass (no_grad):   {forward * 1e3:8.1f} ms  (the floor for any hook-based tool)"
+    )
     print(f"  course_utils.summary.summarize: {ours * 1e3:8.1f} ms")
     print(f"  torchinfo.summary:              {theirs * 1e3:8.1f} ms")
     print(f"  ratio (torchinfo / course):     {theirs / ours:8.2f}")
-    print(f"  parameters: {params_ours:,} (course) vs {params_theirs:,} (torchinfo)")
+    print(
+        f"  parameters: {params_ours:,} (course) vs {params_theirs:,} (torchinfo)"
+    )
     if params_ours != params_theirs:
         raise SystemExit("parameter counts differ")
 

@@ -25,6 +25,7 @@ One concept per module; each module's docstring says which chapters use it:
 - :mod:`course_utils.imagenet`: ILSVRC results, torchvision's ImageNet weights offline (chapters 7 and 9)
 - :mod:`course_utils.plot`: image grids and feature maps (every chapter)
 - :mod:`course_utils.train`: a small training loop with a progress bar (chapters 1, 3–9)
+- :mod:`course_utils.student`: the setup every assignment notebook runs first (every assignment)
 - :mod:`course_utils.grading`: what grading needs beyond nbgrader (every assignment)
 - :mod:`course_utils.sphinx_offline`: serves MathJax from the book itself (book build)
 """

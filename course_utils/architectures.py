@@ -1,8 +1,8 @@
-"""Classic CNN architectures from the lectures, as plain modules (chapter 2; reused in 3 and 5).
+"""Classic CNN architectures, as plain modules (chapter 2).
 
-Constructor arguments use the papers' terms. Layers carry the names the lecture tables use
+Constructor arguments use the papers' terms. Layers carry the names published per-layer tables use
 (``conv1``, ``pool1``, ``fc1`` ...) so that a :func:`course_utils.summary.summarize` table reads
-like the slide.
+like the printed one.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-#: VGG configurations (Simonyan & Zisserman 2014, table 1): channels of 3x3 convs, "M" = 2x2 max pool.
+#: VGG configurations (Simonyan & Zisserman 2014, table 1), channels of 3x3 convs, "M" = 2x2 max pool.
 VGG_CONFIGS: dict[str, list[int | str]] = {
     "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
     "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
-    # the dog/cat classifier of lecture 002: pools after conv 2, 4 and 5
+    # the course notes' dog/cat classifier: pools after conv 2, 4 and 5
     "vgg7": [32, 64, "M", 128, 128, "M", 256, "M"],
 }
 
@@ -51,7 +51,7 @@ class LeNet5(nn.Module):
 
 
 class AlexNet(nn.Module):
-    """Single-tower AlexNet as tabulated in lecture 003: 227x227x3 input, 64-192-384-256-256 filters.
+    """Single-tower AlexNet as tabulated in the course notes' per-layer table: 227x227x3 input, 64-192-384-256-256 filters.
 
     These are torchvision's channel counts (one GPU instead of the paper's two towers of
     48-128-192-192-128), so the parameter count equals ``torchvision.models.alexnet``'s.
@@ -106,6 +106,33 @@ class VGG(nn.Module):
     ``hidden`` lists the widths of the hidden FC layers (4096, 4096 in the paper). The
     adaptive pool makes the classifier independent of the input size; at 224x224 input it
     does nothing for VGG-16/19 (the features are already 7x7).
+
+    Args:
+        config: the convolutional layers in order: an ``int`` is a 3x3 conv
+            with that many output channels, ``"M"`` a 2x2 max pool (see
+            ``VGG_CONFIGS``). Must hold at least one ``int``.
+        num_classes: outputs of the last FC layer (logits). Default: 1000
+            (ImageNet).
+        in_channels: channels of the input images. Default: 3 (RGB).
+        hidden: widths of the hidden FC layers, each followed by ReLU
+            (and dropout); empty gives a single linear classifier.
+            Default: ``(4096, 4096)``.
+        pool_size: side of the adaptive average pool's output; the first FC
+            layer then takes (channels of the last conv) x ``pool_size`` x
+            ``pool_size`` inputs. Default: 7.
+        dropout: drop probability after each hidden FC layer; 0 leaves
+            dropout out. Default: 0.5.
+        batch_norm: put a ``BatchNorm2d`` after every conv (VGG-BN).
+            Default: ``False``.
+
+    Raises:
+        ValueError: if ``config`` holds anything but positive ints and
+            ``"M"``.
+
+    Shape:
+        - Input: ``(N, in_channels, H, W)``; every ``"M"`` halves H and W
+          (rounding down), so they must stay at least 1.
+        - Output: ``(N, num_classes)``.
     """
 
     def __init__(
@@ -138,11 +165,11 @@ class VGG(nn.Module):
 
 
 def vgg(name: str, num_classes: int = 1000, batch_norm: bool = False) -> VGG:
-    """VGG-11/13/16/19 as in the paper, or ``"vgg7"``, the lecture's dog/cat classifier.
+    """VGG-11/13/16/19 as in the paper, or ``"vgg7"``, the course notes' dog/cat classifier.
 
     VGG-7 has 5 conv layers, global average pooling to 4x4, FC 4096->512 and one logit
     (apply a sigmoid, or train with ``BCEWithLogitsLoss``): 2,634,177 parameters, the sum of
-    the lecture's per-layer counts (the lecture's printed total, 2,634,167, drops 10 in the addition).
+    the notes' per-layer counts (their printed total, 2,634,167, drops 10 in the addition).
     """
     if name not in VGG_CONFIGS:
         raise ValueError(f"unknown VGG {name!r}; expected one of {sorted(VGG_CONFIGS)}")
@@ -157,6 +184,27 @@ class InceptionModule(nn.Module):
     With ``reduce=True`` (figure 2b) 1x1 convolutions shrink the channels before the 3x3 and
     5x5 convolutions and project the pooled branch; with ``reduce=False`` (the naive figure 2a)
     the 3x3 and 5x5 convolutions see all ``in_channels`` and the pooled branch passes through.
+    Every convolution is followed by a ReLU and padded so that H and W are kept.
+
+    Args:
+        in_channels: channels of the input.
+        ch1x1: output channels of the 1x1 branch.
+        ch3x3red: channels of the 1x1 reduction before the 3x3 conv (ignored
+            if not ``reduce``).
+        ch3x3: output channels of the 3x3 branch.
+        ch5x5red: channels of the 1x1 reduction before the 5x5 conv (ignored
+            if not ``reduce``).
+        ch5x5: output channels of the 5x5 branch.
+        pool_proj: output channels of the 1x1 projection after the 3x3 max
+            pool (stride 1); ignored if not ``reduce``.
+        reduce: use the 1x1 reductions and projection (figure 2b); ``False``
+            builds the naive module (figure 2a). Default: ``True``.
+
+    Shape:
+        - Input: ``(N, in_channels, H, W)``.
+        - Output: ``(N, out_channels, H, W)`` with ``out_channels``
+          (an attribute) ``= ch1x1 + ch3x3 + ch5x5 + pool_proj``, or
+          ``+ in_channels`` in place of ``pool_proj`` when ``reduce=False``.
     """
 
     def __init__(
@@ -191,5 +239,5 @@ class InceptionModule(nn.Module):
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], dim=1)
 
 
-#: GoogLeNet's module 3a: 28x28x192 in, 64 + 128 + 32 + 32 = 256 channels out.
+#: GoogLeNet's module 3a, 28x28x192 in, 64 + 128 + 32 + 32 = 256 channels out.
 INCEPTION_3A = dict(in_channels=192, ch1x1=64, ch3x3red=96, ch3x3=128, ch5x5red=16, ch5x5=32, pool_proj=32)

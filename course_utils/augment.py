@@ -46,7 +46,7 @@ def random_affine(
     images: torch.Tensor, degrees: float = 10.0, scale: tuple[float, float] = (0.9, 1.1),
     max_shift: float = 2.0, generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Rotate by U(-degrees, degrees), scale by U(*scale) and shift by U(-max_shift, max_shift)
+    """Rotate by U(-degrees, degrees), scale by U(``*scale``) and shift by U(-max_shift, max_shift)
     pixels along each axis, independently for each image.
 
     Args:
@@ -56,7 +56,8 @@ def random_affine(
         max_shift: largest translation in pixels (≥ 0).
         generator: source of the random parameters.
     Returns:
-        (N, C, H, W), bilinearly resampled, zeros outside the original frame.
+        (N, C, H, W), bilinearly resampled, zeros outside the original
+        frame.
     """
     _check_batch(images)
     if degrees < 0 or max_shift < 0 or not 0 < scale[0] <= scale[1]:
@@ -85,9 +86,11 @@ def elastic(
 
     Args:
         images: (N, C, H, W) floating point.
-        alpha: scale of the displacement in pixels (≥ 0); 0 returns the images unchanged.
-        sigma: width in pixels of the Gaussian that smooths the random field (> 0): small
-            values give noise-like jitter, large ones a gentle warp.
+        alpha: scale of the displacement in pixels (≥ 0); 0 returns the
+            images unchanged.
+        sigma: width in pixels of the Gaussian that smooths the random field
+            (> 0): small values give noise-like jitter, large ones a gentle
+            warp.
         generator: source of the random field.
     Returns:
         (N, C, H, W), bilinearly resampled.
@@ -115,8 +118,8 @@ def crop_views(images: torch.Tensor, size: int, flips: bool = True) -> torch.Ten
     and, with ``flips``, the same five of the mirrored image.
 
     Returns:
-        (V, N, C, size, size) with V = 10 (flips) or 5; views come in torchvision's
-        ``five_crop``/``ten_crop`` order.
+        (V, N, C, size, size) with V = 10 (flips) or 5; views come in
+        torchvision's ``five_crop``/``ten_crop`` order.
     """
     if images.ndim != 4:
         raise ValueError(f"expected a batch of images (N, C, H, W), got {tuple(images.shape)}")
@@ -128,7 +131,26 @@ def crop_views(images: torch.Tensor, size: int, flips: bool = True) -> torch.Ten
 
 @torch.no_grad()
 def predict_over_crops(model: nn.Module, images: torch.Tensor, size: int, flips: bool = True) -> torch.Tensor:
-    """Class probabilities (N, K) averaged over :func:`crop_views` (the model is put in eval mode)."""
+    """Class probabilities (N, K) averaged over :func:`crop_views` (the model is put in eval mode).
+
+    Gradients are off, and the model's training flag is restored afterwards.
+
+    Args:
+        model: a classifier mapping ``(N, C, size, size)`` images to logits
+            ``(N, K)``.
+        images: ``(N, C, H, W)`` with ``size`` ≤ H, W, on the model's
+            device.
+        size: side of the square crops in pixels.
+        flips: also average over the mirrored crops (10 views instead of 5).
+            Default: ``True``.
+
+    Returns:
+        ``(N, K)``, the softmax probabilities averaged over the views.
+
+    Raises:
+        ValueError: as :func:`crop_views` raises, for a batch that is not
+            4-D or a ``size`` outside 1 .. min(H, W).
+    """
     was_training = model.training
     model.eval()
     views = crop_views(images, size, flips)

@@ -11,7 +11,7 @@ doubles the size:
 - ``"bilinear"``: interpolation;
 - ``"transposed"``: a learned 2x2 transposed convolution with stride 2.
 
-With ``code_channels=32`` and ``"nearest"`` this is the lecture's denoising autoencoder:
+With ``code_channels=32`` and ``"nearest"`` this is chapter 6's denoising autoencoder:
 32 filters of 3x3 in every layer, a 7x7x32 = 1,568-number code, 28,353 parameters.
 """
 
@@ -37,7 +37,28 @@ def _upsample(kind: Upsampling, channels: int) -> nn.Module:
 
 
 class ConvAutoencoder(nn.Module):
-    """Encoder (conv, ReLU, pool) x 2 to ``code_channels`` x 7 x 7; mirrored decoder; sigmoid output."""
+    """Encoder (conv, ReLU, pool) x 2 to ``code_channels`` x 7 x 7; mirrored decoder; sigmoid output.
+
+    Args:
+        code_channels: channels of the code (the second conv's output).
+            Default: 32.
+        upsampling: how the decoder doubles H and W: ``"nearest"``,
+            ``"max_unpool"``, ``"bilinear"`` or ``"transposed"`` (see the
+            module docstring). Default: ``"nearest"``.
+        hidden_channels: channels of the first conv and of the two decoder
+            convs. Default: 32.
+        image_channels: channels of the input and output images. Default: 1
+            (grey).
+
+    Raises:
+        ValueError: for an unknown ``upsampling`` or a channel count below
+            1.
+
+    Shape:
+        - Input: ``(N, image_channels, H, W)`` with H and W divisible by 4
+          (28x28 digits give a 7x7 code).
+        - Output: ``(N, image_channels, H, W)``, values in (0, 1).
+    """
 
     def __init__(self, code_channels: int = 32, upsampling: Upsampling = "nearest", hidden_channels: int = 32,
                  image_channels: int = 1) -> None:

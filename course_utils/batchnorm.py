@@ -24,7 +24,30 @@ def keras_to_torch_momentum(keras_momentum: float) -> float:
 
 
 class BatchNorm(nn.Module):
-    """Batch norm over dimension 1 of (N, C), (N, C, L) or (N, C, H, W) inputs, like ``nn.BatchNorm1d/2d``."""
+    """Batch norm over dimension 1 of (N, C), (N, C, L) or (N, C, H, W) inputs, like ``nn.BatchNorm1d/2d``.
+
+    Args:
+        num_features: C, the number of channels (features) normalized
+            separately.
+        eps: added to the variance before the square root, for numerical
+            stability. Default: 1e-5.
+        momentum: weight of the new batch in the running statistics, in (0,
+            1] (PyTorch's convention; convert a Keras momentum with
+            :func:`keras_to_torch_momentum`). Default: 0.1.
+        affine: learn a scale ``weight`` (gamma, initially 1) and shift
+            ``bias`` (beta, initially 0) per channel; ``False`` returns the
+            normalized values. Default: ``True``.
+
+    Raises:
+        ValueError: if ``num_features`` < 1 or ``momentum`` is outside (0,
+            1]; in ``forward``, for an input whose dimension 1 is not
+            ``num_features`` or, in training mode, with only one value per
+            channel.
+
+    Shape:
+        - Input: ``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)``.
+        - Output: the same shape as the input.
+    """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True) -> None:
         super().__init__()

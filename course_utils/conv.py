@@ -5,7 +5,7 @@ side, stride :math:`s` and dilation :math:`d` (effective kernel :math:`d(f-1)+1`
 
 .. math:: n_\text{out} = \left\lfloor \frac{n + 2p - d(f-1) - 1}{s} \right\rfloor + 1,
 
-which for :math:`d = 1` is the lecture's :math:`\lfloor (n+2p-f)/s \rfloor + 1`. The
+which for :math:`d = 1` is the familiar :math:`\lfloor (n+2p-f)/s \rfloor + 1`. The
 functions follow PyTorch's conventions exactly (``nn.Conv2d``, ``nn.MaxPool2d``,
 ``nn.AvgPool2d``) and raise ``ValueError`` naming the offending values on bad input.
 """
@@ -50,6 +50,24 @@ def conv_output_size(
 
     With ``exact=True`` a stride that does not divide ``n + 2p - d(f-1) - 1`` is an error
     instead of being floored away (the last input rows would never be covered).
+
+    Args:
+        input_size: n, the input length in pixels (≥ 1).
+        kernel_size: f, the kernel length (≥ 1).
+        stride: s (≥ 1). Default: 1.
+        padding: p, zeros added on *each* side (≥ 0). Default: 0.
+        dilation: d, the spacing of the kernel taps (≥ 1); 1 is an ordinary
+            kernel. Default: 1.
+        exact: raise instead of flooring when the stride does not fit evenly
+            (keyword only). Default: ``False``.
+
+    Returns:
+        The output length, ``floor((n + 2p - d(f-1) - 1) / s) + 1`` (≥ 1).
+
+    Raises:
+        ValueError: if an argument is not an integer or below its minimum,
+            if the dilated kernel is larger than the padded input, or, with
+            ``exact``, if the stride does not divide evenly.
     """
     n = _as_int("input_size", input_size, 1)
     f = _as_int("kernel_size", kernel_size, 1)
@@ -87,6 +105,25 @@ def pool_output_size(
     kernel size (PyTorch checks the undilated size). With ``ceil_mode`` the last window may run past the input, but it
     must start inside the input or its left padding (so a window larger than the input
     can still give one output).
+
+    Args:
+        input_size: n, the input length in pixels (≥ 1).
+        kernel_size: f, the window length (≥ 1).
+        stride: s (≥ 1); ``None`` means ``kernel_size`` (non-overlapping
+            windows). Default: ``None``.
+        padding: p, added on *each* side (≥ 0, at most ``kernel_size / 2``).
+            Default: 0.
+        dilation: d, the spacing of the window's taps (≥ 1). Default: 1.
+        ceil_mode: round the output length up instead of down
+            (keyword only). Default: ``False``.
+
+    Returns:
+        The output length (≥ 1).
+
+    Raises:
+        ValueError: if an argument is not an integer or below its minimum,
+            if the padding exceeds half the kernel, or if no window fits in
+            the padded input.
     """
     n = _as_int("input_size", input_size, 1)
     f = _as_int("kernel_size", kernel_size, 1)
@@ -131,7 +168,26 @@ def conv2d_output_shape(
     *,
     exact: bool = False,
 ) -> tuple[int, int]:
-    """(height, width) after a 2-D convolution; each argument is an int or an (h, w) pair."""
+    """(height, width) after a 2-D convolution; each argument is an int or an (h, w) pair.
+
+    Applies :func:`conv_output_size` to the height and to the width.
+
+    Args:
+        input_hw: the input's ``(H, W)`` in pixels.
+        kernel_size: f, or ``(f_h, f_w)``.
+        stride: s, or ``(s_h, s_w)``. Default: 1.
+        padding: zeros on each side, p or ``(p_h, p_w)``. Default: 0.
+        dilation: d, or ``(d_h, d_w)``. Default: 1.
+        exact: raise instead of flooring when a stride does not fit evenly
+            (keyword only). Default: ``False``.
+
+    Returns:
+        ``(H_out, W_out)``.
+
+    Raises:
+        ValueError: if ``input_hw`` or a pair does not have two entries, or
+            as :func:`conv_output_size` raises for either dimension.
+    """
 
     def pair(name: str, value: int | Sequence[int]) -> tuple[int, int]:
         if isinstance(value, Sequence):
@@ -191,7 +247,23 @@ def receptive_field(layers: Iterable[Any]) -> int:
 def conv2d_params(
     in_channels: int, out_channels: int, kernel_size: int | Sequence[int], bias: bool = True, groups: int = 1
 ) -> int:
-    """Learnable parameters of ``nn.Conv2d``: ``f_h f_w (c_in / groups) n_f`` weights + ``n_f`` biases."""
+    """Learnable parameters of ``nn.Conv2d``: ``f_h f_w (c_in / groups) n_f`` weights + ``n_f`` biases.
+
+    Args:
+        in_channels: c_in, channels of the input (≥ 1).
+        out_channels: n_f, the number of filters (≥ 1).
+        kernel_size: f for an f x f kernel, or ``(f_h, f_w)``.
+        bias: count one bias per filter. Default: ``True``.
+        groups: g; each filter sees ``c_in / g`` channels (``g = c_in`` is a
+            depthwise convolution). Default: 1.
+
+    Returns:
+        The number of weights and biases.
+
+    Raises:
+        ValueError: if a count is not a positive integer, or if ``groups``
+            does not divide both channel counts.
+    """
     c_in = _as_int("in_channels", in_channels, 1)
     c_out = _as_int("out_channels", out_channels, 1)
     g = _as_int("groups", groups, 1)
@@ -212,6 +284,22 @@ def linear_params(in_features: int, out_features: int, bias: bool = True) -> int
 def conv2d_macs(
     in_channels: int, out_hw: Sequence[int], out_channels: int, kernel_size: int | Sequence[int], groups: int = 1
 ) -> int:
-    """Multiply-accumulates of a convolution (no bias): output volume x filter volume."""
+    """Multiply-accumulates of a convolution (no bias): output volume x filter volume.
+
+    Args:
+        in_channels: c_in, channels of the input (≥ 1).
+        out_hw: the output's ``(H_out, W_out)``, e.g. from
+            :func:`conv2d_output_shape`.
+        out_channels: n_f, the number of filters (≥ 1).
+        kernel_size: f, or ``(f_h, f_w)``.
+        groups: g; each filter sees ``c_in / g`` channels. Default: 1.
+
+    Returns:
+        ``H_out * W_out * n_f * f_h * f_w * c_in / g``, the MACs for one
+        image.
+
+    Raises:
+        ValueError: as :func:`conv2d_params` raises.
+    """
     per_output = conv2d_params(in_channels, out_channels, kernel_size, bias=False, groups=groups) // out_channels
     return math.prod(out_hw) * out_channels * per_output

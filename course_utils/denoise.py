@@ -59,6 +59,27 @@ def evaluate_denoisers(images: Mapping[str, np.ndarray], sigmas: Sequence[float]
 
     The noisy input itself is the row with method ``"noisy"``; ``"gaussian (oracle)"`` is
     always added. Noise is seeded by ``seed``, the image's position and sigma.
+
+    Args:
+        images: clean gray-scale images by name, each ``(H, W)`` in [0, 1].
+        sigmas: noise standard deviations on the 0-255 scale.
+        denoisers: methods by name, each ``(noisy, sigma) -> estimate`` with
+            ``noisy`` and ``estimate`` float32 ``(H, W)`` and ``sigma`` on
+            the 0-255 scale.
+        seed: base seed of the noise; the same seed gives the same noisy
+            images. Default: 0.
+        progress: show a progress bar over the (image, sigma) pairs.
+            Default: ``True``.
+
+    Returns:
+        A ``pandas.DataFrame`` with columns ``image``, ``sigma``,
+        ``method``, ``psnr`` (dB), ``ssim`` and ``seconds`` (wall time of
+        the method on one image), one row per image, sigma and method, in
+        that order.
+
+    Raises:
+        ValueError: if an image is not 2-D or a method returns an estimate
+            of another shape.
     """
     import pandas as pd
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity

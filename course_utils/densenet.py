@@ -31,7 +31,20 @@ class DenseLayer(nn.Module):
 
 
 class DenseBlock(nn.ModuleDict):
-    """``num_layers`` dense layers; each sees the concatenation of the block input and all earlier outputs."""
+    """``num_layers`` dense layers; each sees the concatenation of the block input and all earlier outputs.
+
+    Args:
+        num_layers: L, the number of :class:`DenseLayer` s.
+        in_channels: c, channels of the block's input.
+        growth_rate: k, channels each layer adds.
+        bn_size: the bottleneck 1x1 conv of each layer has ``bn_size * k``
+            channels. Default: 4.
+
+    Shape:
+        - Input: ``(N, c, H, W)``.
+        - Output: ``(N, c + L k, H, W)``; ``c + L k`` is the attribute
+          ``out_channels``.
+    """
 
     def __init__(self, num_layers: int, in_channels: int, growth_rate: int, bn_size: int = 4) -> None:
         super().__init__()
@@ -58,7 +71,30 @@ class Transition(nn.Sequential):
 
 
 class DenseNet(nn.Module):
-    """DenseNet-BC; the defaults are DenseNet-121 (k = 32, blocks of 6, 12, 24, 16 layers, theta = 0.5)."""
+    """DenseNet-BC; the defaults are DenseNet-121 (k = 32, blocks of 6, 12, 24, 16 layers, theta = 0.5).
+
+    A 7x7 stride-2 conv and a 3x3 stride-2 max pool, the dense blocks with a
+    :class:`Transition` between consecutive ones, BN-ReLU, global average pooling and one
+    linear layer.
+
+    Args:
+        growth_rate: k, channels each dense layer adds. Default: 32.
+        block_config: the number of layers in each dense block.
+            Default: ``(6, 12, 24, 16)``.
+        num_init_features: channels of the first (7x7) conv. Default: 64.
+        bn_size: bottleneck width of each dense layer, in multiples of k.
+            Default: 4.
+        compression: theta in (0, 1]; a transition keeps ``floor(theta c)``
+            of ``c`` channels. Default: 0.5.
+        num_classes: outputs of the classifier (logits). Default: 1000.
+
+    Raises:
+        ValueError: if ``compression`` is outside (0, 1].
+
+    Shape:
+        - Input: ``(N, 3, H, W)`` (RGB; 224x224 in the paper).
+        - Output: ``(N, num_classes)``.
+    """
 
     def __init__(self, growth_rate: int = 32, block_config: Sequence[int] = (6, 12, 24, 16),
                  num_init_features: int = 64, bn_size: int = 4, compression: float = 0.5,

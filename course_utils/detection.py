@@ -46,14 +46,32 @@ def make_canvases(
     """``count`` canvases, each holding between ``digits[0]`` and ``digits[1]`` digits (uniform).
 
     Args:
-        images, labels: source digits (M, 1, 28, 28) in [0, 1] and their classes (M,).
+        images: source digits (M, 1, 28, 28) in [0, 1].
+        labels: their classes (M,).
+        count: number of canvases (≥ 1).
         size: side of the square canvas in pixels.
-        digits: smallest and largest number of digits per canvas; 0 allows empty canvases.
-        scale: range of the zoom applied to each 28 × 28 digit before placing it.
-        max_overlap: a new digit is re-placed (up to 20 tries) while its box has an IoU above
-            this with a box already on the canvas.
-        ink_threshold: pixels above it count as ink for the tight bounding box.
-        generator: source of every random choice, so a seed fixes the whole set.
+        digits: smallest and largest number of digits per canvas; 0 allows
+            empty canvases.
+        scale: range of the zoom applied to each 28 × 28 digit before
+            placing it.
+        max_overlap: a new digit is re-placed (up to 20 tries) while its box
+            has an IoU above this with a box already on the canvas; after 20
+            tries the last place is kept.
+        ink_threshold: pixels above it count as ink for the tight bounding
+            box.
+        generator: source of every random choice, so a seed fixes the whole
+            set.
+
+    Returns:
+        :class:`Canvases` with ``images`` (count, 1, size, size) in [0, 1]
+        (where digits touch, the brighter pixel wins), per canvas ``boxes``
+        (k, 4) float32 ``(x1, y1, x2, y2)`` and ``labels`` (k,) int64, and a
+        one-line ``description``.
+
+    Raises:
+        ValueError: if ``images`` is not (M, 1, H, W) with one label each,
+            if ``count`` < 1 or ``digits`` is not an ordered pair ≥ 0, or if
+            the largest zoomed digit does not fit on the canvas.
     """
     if images.ndim != 4 or images.shape[1] != 1 or len(images) != len(labels):
         raise ValueError(f"expected images (M, 1, H, W) with one label each, got {tuple(images.shape)} and {tuple(labels.shape)}")
@@ -93,7 +111,22 @@ def make_canvases(
 
 def draw_boxes(ax: Axes, boxes: torch.Tensor, labels: torch.Tensor | None = None, scores: torch.Tensor | None = None,
                color: str = "lime", linestyle: str = "-") -> None:
-    """Draw (k, 4) corner boxes on ``ax``, captioned with their labels (and scores)."""
+    """Draw (k, 4) corner boxes on ``ax``, captioned with their labels (and scores).
+
+    Args:
+        ax: the axis the image was shown on with ``imshow`` (pixel centres
+            at integer coordinates).
+        boxes: (k, 4) boxes ``(x1, y1, x2, y2)`` in pixels, x2 and y2
+            exclusive.
+        labels: (k,) classes written above each box; ``None`` writes none.
+            Default: ``None``.
+        scores: (k,) confidences written with two decimals after the label;
+            ``None`` writes none. Default: ``None``.
+        color: matplotlib colour of the boxes and captions.
+            Default: ``"lime"``.
+        linestyle: matplotlib line style of the boxes (``"--"`` for dashed).
+            Default: ``"-"``.
+    """
     from matplotlib.patches import Rectangle
 
     for i, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
@@ -104,7 +137,7 @@ def draw_boxes(ax: Axes, boxes: torch.Tensor, labels: torch.Tensor | None = None
         if scores is not None:
             caption += f" {float(scores[i]):.2f}"
         if caption:
-            ax.text(x1 - 0.5, y1 - 1.5, caption.strip(), color=color, fontsize=9, va="bottom")
+            ax.text(x1 - 0.5, y1 - 1.5, caption.strip(), color=color, fontsize=10, va="bottom")
 
 
 def _precision_at_recall_points(matched: np.ndarray, gt_count: int, points: int = 101) -> float:
@@ -127,15 +160,19 @@ def average_precision(
     """Mean average precision at ``iou_threshold`` over the classes that have ground truth.
 
     Args:
-        predictions: per image ``{"boxes": (d, 4), "scores": (d,), "labels": (d,)}``.
+        predictions: per image
+            ``{"boxes": (d, 4), "scores": (d,), "labels": (d,)}``.
         targets: per image ``{"boxes": (g, 4), "labels": (g,)}``.
-        iou_threshold: a detection matches a ground-truth box of its class when their IoU is
-            at least this; each ground-truth box matches at most one detection.
-        max_detections: per image, only the highest-scoring detections count (COCO: 100).
+        iou_threshold: a detection matches a ground-truth box of its class
+            when their IoU is at least this; each ground-truth box matches
+            at most one detection.
+        max_detections: per image, only the highest-scoring detections count
+            (COCO: 100).
     Returns:
-        ``(mAP, {class: AP})``. Detections are matched greedily in decreasing score order
-        within each image, to the unmatched box of highest IoU; precision is made monotone and
-        averaged at 101 recall points (0, 0.01, ..., 1), as COCO does.
+        ``(mAP, {class: AP})``. Detections are matched greedily in
+        decreasing score order within each image, to the unmatched box of
+        highest IoU; precision is made monotone and averaged at 101 recall
+        points (0, 0.01, ..., 1), as COCO does.
     """
     if len(predictions) != len(targets):
         raise ValueError(f"{len(predictions)} predictions for {len(targets)} images: expected one entry per image")

@@ -1,6 +1,6 @@
 """DnCNN, the residual denoiser of Zhang et al. (2017), and its training script (chapter 6).
 
-The lecture's architecture: ``depth`` layers of 3x3 convolutions with ``channels`` filters,
+The architecture: ``depth`` layers of 3x3 convolutions with ``channels`` filters,
 ReLU, no pooling; batch normalization in layers 2 .. depth-1; and *residual learning*: the
 layers estimate the noise :math:`R(J) \\approx J - I` and the denoiser returns
 :math:`J - R(J)`. With depth :math:`D` the receptive field is :math:`(2D+1)^2` pixels.
@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from course_utils.conv import receptive_field as conv_receptive_field
 from course_utils.metrics import psnr
 
-#: The chapter's test images: never used for training (``cat`` is the same photo as ``chelsea``).
+#: The chapter's test images, never used for training (``cat`` is the same photo as ``chelsea``).
 HELD_OUT_IMAGES = ("camera", "astronaut", "coffee", "chelsea", "coins")
 #: Real photos and textures shipped by scikit-image that the shipped model was trained on.
 TRAINING_IMAGES = (
@@ -56,6 +56,28 @@ class DnCNN(nn.Module):
 
     ``batch_norm`` and ``residual`` switch off the paper's two ideas for the ablation: without
     ``residual`` the same layers must output the clean image directly.
+
+    Args:
+        depth: D, the number of 3x3 conv layers (≥ 3): conv-ReLU, D - 2
+            times conv-BN-ReLU, conv. Default: 17 (the paper's gray-scale
+            model).
+        channels: filters in every layer but the last. Default: 64.
+        image_channels: channels of the input and output images
+            (1 grey, 3 colour). Default: 1.
+        batch_norm: batch normalization in layers 2 .. D-1 (their convs then
+            have no bias). Default: ``True``.
+        residual: the layers estimate the noise and ``forward`` subtracts it
+            from the input; ``False``: they output the clean image.
+            Default: ``True``.
+
+    Raises:
+        ValueError: if ``depth`` < 3 or a channel count is below 1.
+
+    Shape:
+        - Input: ``(N, image_channels, H, W)``, noisy images in [0, 1]
+          (any H and W).
+        - Output: ``(N, image_channels, H, W)``, the denoised images
+          (not clipped).
     """
 
     def __init__(self, depth: int = 17, channels: int = 64, image_channels: int = 1,
@@ -125,6 +147,20 @@ class PatchSampler:
 
     Images are (H, W) arrays in [0, 1]. Each image is picked with probability proportional to
     its area, so every pixel is equally likely to be seen.
+
+    Args:
+        images: gray-scale training images, each an ``(H, W)`` array in
+            [0, 1].
+        patch_size: side of the square patches in pixels. Default: 40
+            (the paper's).
+        scales: resize factors of the image pyramid (antialiased bilinear);
+            a scaled image smaller than a patch is left out.
+            Default: ``(1.0, 0.9, 0.8, 0.7)``.
+        seed: seed of the sampler's own ``torch.Generator``. Default: 0.
+
+    Raises:
+        ValueError: if ``images`` is empty, an image is not 2-D, or no
+            scaled image holds a patch.
     """
 
     def __init__(self, images: list[np.ndarray], patch_size: int = 40,
@@ -207,7 +243,32 @@ class TrainingLog:
 
 def train_dncnn(config: TrainingConfig, device: torch.device | str = "cpu", log_every: int = 100,
                 progress: bool = True) -> tuple[DnCNN, TrainingLog, float]:
-    """Train a blind DnCNN from ``config``; returns the model (eval mode), its log and the seconds taken."""
+    """Train a blind DnCNN from ``config``; returns the model (eval mode), its log and the seconds taken.
+
+    Adam with cosine decay to 1% of the learning rate; each batch holds fresh patches from
+    :class:`PatchSampler` with noise levels drawn uniformly from
+    [``sigma_min``, ``sigma_max``]; the loss is the MSE of the denoised patch.
+
+    Args:
+        config: every setting of the run (model, iterations, batch, noise
+            range, seed, images).
+        device: where to train (the patches and noise are drawn on the CPU,
+            then moved). Default: ``"cpu"``.
+        log_every: record the mean training loss and the PSNR on 64 fixed
+            validation patches at sigma 25 every this many iterations
+            (and at the last). Default: 100.
+        progress: show a progress bar. Default: ``True``.
+
+    Returns:
+        ``(model, log, seconds)``, the trained :class:`DnCNN` in eval mode
+        on ``device``, its :class:`TrainingLog` and the wall time in
+        seconds.
+
+    Raises:
+        ValueError: if ``iterations`` or ``batch_size`` is below 1, the
+            sigma range is not ``0 <= sigma_min <= sigma_max``, or
+            ``config.images`` names a held-out image.
+    """
     if config.iterations < 1 or config.batch_size < 1:
         raise ValueError(f"iterations and batch_size must be positive, got {config.iterations} and {config.batch_size}")
     if not 0 <= config.sigma_min <= config.sigma_max:
@@ -258,6 +319,18 @@ def train_dncnn(config: TrainingConfig, device: torch.device | str = "cpu", log_
 
 def save_checkpoint(path: Path, model: DnCNN, config: TrainingConfig, log: TrainingLog, seconds: float,
                     device: torch.device | str, command: str) -> None:
+    """Write a checkpoint that :func:`load_dncnn` reads: weights, configuration, log and run facts.
+
+    Args:
+        path: the ``.pt`` file to write; missing parent folders are created.
+        model: the trained model; its state dict is saved on the CPU.
+        config: the run's :class:`TrainingConfig`.
+        log: the run's learning curve.
+        seconds: training wall time.
+        device: the device it trained on (stored as text).
+        command: the command line that trained it, stored so the run can be
+            repeated.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({
         "config": {**asdict(config), "images": list(config.images)},
@@ -330,6 +403,7 @@ def denoise(model: nn.Module, noisy: np.ndarray) -> np.ndarray:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m course_utils.dncnn`` (defaults from :class:`TrainingConfig`)."""
     defaults = TrainingConfig()
     parser = argparse.ArgumentParser(
         prog="python -m course_utils.dncnn",
@@ -352,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Train a DnCNN from the command line and save its checkpoint; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

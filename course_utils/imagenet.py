@@ -1,7 +1,7 @@
 """ImageNet: the challenge's results, today's models' figures, and their weights offline (chapters 7 and 9).
 
 - :data:`ILSVRC_TOP5_ACCURACY`: the ILSVRC classification results the chapter plots, as
-  printed in the course's lecture notes (CSE428, lecture 14), each with its source paper.
+  collected in published course notes, each with its source paper.
 - :func:`torchvision_weights_table`: accuracy, parameters and GFLOPS of torchvision's
   ImageNet weights, read from the weights enums' metadata (no download).
 - :func:`load_imagenet_classifier`: a torchvision model with its ImageNet weights from the
@@ -22,7 +22,7 @@ IMAGENET_CLASSES = 1000
 IMAGENET_IMAGES = {"train": 1_281_167, "validation": 50_000, "test": 100_000}
 WEIGHTS_HOST = "download.pytorch.org"
 
-# (year, network, top-5 accuracy in %, place, source)
+#: ILSVRC results as (year, network, top-5 accuracy in %, place, source).
 ILSVRC_TOP5_ACCURACY: tuple[tuple[int, str, float, str, str], ...] = (
     (2012, "AlexNet", 84.6, "winner", "Krizhevsky, Sutskever & Hinton (2012)"),
     (2013, "ZFNet", 85.3, "winner's network", "Zeiler & Fergus (2014)"),

@@ -1,4 +1,4 @@
-r"""Weight initialization and variance propagation (chapter 3; the plain nets return in 4 and 5).
+r"""Weight initialization and variance propagation (chapter 3; the plain nets return in 4).
 
 For a layer :math:`y = \sum_{k=1}^{n} w_k x_k` with independent zero-mean weights,
 :math:`\mathrm{Var}[y] = n\,\mathrm{Var}[w]\,\mathrm{Var}[x]`; a ReLU keeps half of the second
@@ -24,7 +24,7 @@ _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 def fan_in(weight_shape: Sequence[int] | torch.Size) -> int:
     """Inputs feeding one output unit: ``in_features`` or ``in_channels/groups x kernel area``.
 
-    PyTorch stores linear weights as (out, in) and conv weights as (out, in/groups, *kernel).
+    PyTorch stores linear weights as (out, in) and conv weights as ``(out, in/groups, *kernel)``.
     """
     shape = tuple(weight_shape)
     if len(shape) < 2 or any(n < 1 for n in shape):
@@ -60,7 +60,23 @@ def init_weights_(model: nn.Module, scheme: Scheme, generator: torch.Generator |
 
 
 def plain_relu_net(depth: int, width: int = 128, in_features: int = 784, num_classes: int = 10) -> nn.Sequential:
-    """A plain fully connected ReLU net with ``depth`` weight layers, no normalization, no skips."""
+    """A plain fully connected ReLU net with ``depth`` weight layers, no normalization, no skips.
+
+    Args:
+        depth: weight (linear) layers, the output layer included (≥ 2).
+        width: units of every hidden layer. Default: 128.
+        in_features: inputs after flattening. Default: 784 (28x28 MNIST).
+        num_classes: outputs of the last layer (logits, no ReLU).
+            Default: 10.
+
+    Returns:
+        ``nn.Sequential`` of ``Flatten``, then ``depth - 1`` times
+        ``Linear``-``ReLU``, then ``Linear``; it maps ``(N, *)`` inputs with
+        ``in_features`` values each to ``(N, num_classes)``.
+
+    Raises:
+        ValueError: if ``depth`` < 2.
+    """
     if depth < 2:
         raise ValueError(f"depth counts weight layers including the output layer and must be >= 2, got {depth}")
     layers: list[nn.Module] = [nn.Flatten(), nn.Linear(in_features, width), nn.ReLU()]
@@ -89,8 +105,9 @@ def propagation_stats(model: nn.Module, inputs: torch.Tensor, seed: int = 0) -> 
             lambda m, grad_in, grad_out, name=name: backward_std.__setitem__(name, grad_out[0].std().item())))
     try:
         output = model(inputs.detach().requires_grad_(True))
-        generator = torch.Generator(device=output.device).manual_seed(seed)
-        output.backward(torch.randn(output.shape, generator=generator, device=output.device))
+        # drawn on the CPU, then moved, so that one seed gives the same statistics on every device
+        generator = torch.Generator().manual_seed(seed)
+        output.backward(torch.randn(output.shape, generator=generator, dtype=output.dtype).to(output.device))
     finally:
         for handle in handles:
             handle.remove()

@@ -37,14 +37,30 @@ def lr_range_test(
     """Learning rates and the smoothed training loss at each, from ``start_lr`` to ``end_lr``.
 
     Args:
-        model, optimizer: used as they are (on the model's device) and restored afterwards.
-        loader: cycled if it has fewer than ``steps`` batches.
-        steps: number of rates, spaced geometrically.
-        smoothing: weight of the newest loss in the exponential moving average (0 < s ≤ 1);
-            the average is bias-corrected like Adam's moments.
-        stop_factor: stop early once the smoothed loss exceeds ``stop_factor`` × its minimum.
+        model, optimizer: used as they are (on the model's device) and
+            restored afterwards.
+        loader: yields ``(inputs, targets)`` batches; cycled if it has fewer
+            than ``steps`` batches.
+        loss_fn: ``loss_fn(outputs, targets)`` → the batch's loss
+            (a scalar).
+        start_lr: the first learning rate (> 0). Default: 1e-5.
+        end_lr: the last learning rate (> ``start_lr``). Default: 1.0.
+        steps: number of rates, spaced geometrically (≥ 2), one training
+            step each.
+        smoothing: weight of the newest loss in the exponential moving
+            average (0 < s ≤ 1); the average is bias-corrected like Adam's
+            moments.
+        stop_factor: stop early once the smoothed loss exceeds
+            ``stop_factor`` × its minimum (or is not finite).
+        progress: show a progress bar over the steps. Default: ``True``.
+
     Returns:
-        ``(learning_rates, smoothed_losses)``, of equal length (≤ ``steps``).
+        ``(learning_rates, smoothed_losses)``, of equal length
+        (≤ ``steps``).
+
+    Raises:
+        ValueError: unless ``0 < start_lr < end_lr``, ``steps`` ≥ 2 and
+            ``0 < smoothing <= 1``, or if ``loader`` yields no batches.
     """
     if not 0 < start_lr < end_lr:
         raise ValueError(f"expected 0 < start_lr < end_lr, got start_lr={start_lr}, end_lr={end_lr}")

@@ -4,8 +4,8 @@ Teaching versions, written out so the formulas are visible; the tests check both
 scikit-image (``skimage.metrics``), the reference the chapter's tables use.
 
 - PSNR :math:`= 10 \\log_{10}(L^2 / \\text{MSE}) = 20 \\log_{10}(L / \\sqrt{\\text{MSE}})` dB for
-  data range :math:`L` (1 for images in [0, 1], 255 for 8-bit). The lecture slide writes
-  :math:`20\\log(255/\\text{MSE})`; the square root is missing there.
+  data range :math:`L` (1 for images in [0, 1], 255 for 8-bit). A formula sometimes
+  printed, :math:`20\\log(255/\\text{MSE})`, misses the square root.
 - SSIM with an 11x11 Gaussian window (:math:`\\sigma = 1.5`), :math:`K_1 = 0.01`,
   :math:`K_2 = 0.03`, as in Wang et al. (2004); averaged over the positions where the window
   fits inside the image. It is built from convolutions, so ``1 - ssim`` is a training loss.
@@ -54,6 +54,27 @@ def ssim(reference: torch.Tensor, estimate: torch.Tensor, data_range: float = 1.
 
     Local means, variances and the covariance are Gaussian-weighted averages (the population
     form, as in the paper), and the map is averaged where the window fits entirely.
+
+    Args:
+        reference: the clean images, ``(B, C, H, W)`` with H and W ≥
+            ``window_size``.
+        estimate: the images to score, the same shape, dtype and device as
+            ``reference``.
+        data_range: L, the span of the pixel values (1.0 for [0, 1], 255 for
+            8-bit); it sets the constants ``(0.01 L)^2`` and ``(0.03 L)^2``.
+            Default: 1.0.
+        window_size: side of the square Gaussian window in pixels.
+            Default: 11.
+        window_sigma: standard deviation of the window in pixels.
+            Default: 1.5.
+
+    Returns:
+        A 0-dim tensor, the mean SSIM (1 for identical images), with a
+        gradient if the inputs require one.
+
+    Raises:
+        ValueError: if the shapes differ or are not 4-D, or the images are
+            smaller than the window.
     """
     if reference.shape != estimate.shape or reference.ndim != 4:
         raise ValueError(

@@ -38,9 +38,16 @@ def to_display_array(image: Any) -> np.ndarray:
     return array
 
 
+# The widest figure the book shows at (nearly) its natural size. The text column is 688 px
+# (Chromium, 1280 px window); the inline backend draws at 100 dpi, so an 8.5 in figure is
+# shown at >= 80 % and its 10 pt labels at >= 11 px (tests/test_book.py measures this).
+MAX_FIGURE_WIDTH = 8.5
+
+
 def _grid(n: int, ncols: int | None, size: float) -> tuple[Figure, np.ndarray]:
     ncols = max(1, min(n, ncols or n))
     nrows = math.ceil(n / ncols)
+    size = min(size, MAX_FIGURE_WIDTH / ncols)  # wider grids would be shrunk on the page
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -56,7 +63,27 @@ def show_images(
     suptitle: str | None = None,
     **imshow_kwargs: Any,
 ) -> Figure:
-    """Draw images in a grid with optional titles; returns the figure."""
+    """Draw images in a grid with optional titles; returns the figure.
+
+    Each image is ``size`` inches square, less when ``ncols`` of them would be wider than
+    ``MAX_FIGURE_WIDTH`` (the page would shrink the figure and its titles with it).
+
+    Args:
+        images: arrays or tensors, each (H, W) or (H, W, C), or from torch (C, H, W) or
+            (1, C, H, W) with C = 1 or 3, as :func:`to_display_array` accepts them.
+        titles: one title per image, or None for none.
+        ncols: images per row; default all in one row.
+        cmap: colormap for one-channel images.
+        size: side of each panel in inches, before the width cap.
+        suptitle: a title above the whole grid.
+        **imshow_kwargs: passed to ``Axes.imshow`` (``vmin``, ``vmax`` ...).
+
+    Returns:
+        The matplotlib figure.
+
+    Raises:
+        ValueError: no images, or not one title per image.
+    """
     if len(images) == 0:
         raise ValueError("show_images needs at least one image")
     if titles is not None and len(titles) != len(images):
@@ -65,7 +92,7 @@ def show_images(
     for i, (ax, image) in enumerate(zip(axes.flat, images)):
         ax.imshow(to_display_array(image), cmap=cmap, **imshow_kwargs)
         if titles is not None:
-            ax.set_title(titles[i], fontsize=9)
+            ax.set_title(titles[i])
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
@@ -75,7 +102,21 @@ def show_images(
 def show_feature_maps(
     feature_maps: Any, ncols: int = 8, max_maps: int = 32, cmap: str = "viridis", title: str | None = None
 ) -> Figure:
-    """Draw the channels of a (C, H, W) or (1, C, H, W) activation volume side by side."""
+    """Draw the channels of a (C, H, W) or (1, C, H, W) activation volume side by side.
+
+    Args:
+        feature_maps: a tensor or array of shape (C, H, W) or (1, C, H, W).
+        ncols: maps per row.
+        max_maps: how many channels to show, the first ones.
+        cmap: colormap of every map.
+        title: a title above the grid.
+
+    Returns:
+        The matplotlib figure.
+
+    Raises:
+        ValueError: the volume is not (C, H, W) or (1, C, H, W).
+    """
     maps = feature_maps.detach().cpu().float().numpy() if hasattr(feature_maps, "detach") else np.asarray(feature_maps)
     if maps.ndim == 4 and maps.shape[0] == 1:
         maps = maps[0]
@@ -83,13 +124,16 @@ def show_feature_maps(
         raise ValueError(f"feature maps must have shape (C, H, W) or (1, C, H, W), got {maps.shape}")
     shown = maps[:max_maps]
     return show_images(list(shown), [f"channel {c}" for c in range(len(shown))], ncols=ncols,
-                       cmap=cmap, size=1.6, suptitle=title)
+                       cmap=cmap, size=min(2.5, MAX_FIGURE_WIDTH / max(1, min(ncols, len(shown)))),
+                       suptitle=title)
 
 
 def plot_history(history: History, title: str | None = None) -> Figure:
     """Loss (and accuracy, when recorded) per epoch for training and validation."""
     has_accuracy = any(v is not None for v in history.train_accuracy)
-    fig, axes = plt.subplots(1, 2 if has_accuracy else 1, figsize=(10 if has_accuracy else 5, 3.5), squeeze=False)
+    fig, axes = plt.subplots(
+        1, 2 if has_accuracy else 1, figsize=(MAX_FIGURE_WIDTH if has_accuracy else 5, 3.5), squeeze=False
+    )
     epochs = range(1, len(history.train_loss) + 1)
     panels = [("loss", history.train_loss, history.val_loss)]
     if has_accuracy:

@@ -13,6 +13,7 @@ from torch import nn
 
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    """A 3x3 convolution with padding 1 and no bias (the batch norm after it has one)."""
     return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
 
 
@@ -22,7 +23,21 @@ def projection(in_channels: int, out_channels: int, stride: int) -> nn.Sequentia
 
 
 class BasicBlock(nn.Module):
-    """Two 3x3 conv-BN layers; ReLU after the addition. ``residual=False`` gives the plain twin."""
+    """Two 3x3 conv-BN layers; ReLU after the addition. ``residual=False`` gives the plain twin.
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of both convs and of the output.
+        stride: stride of the first conv (2 halves H and W). Default: 1.
+        residual: add the shortcut before the last ReLU: the identity, or a
+            1x1 conv-BN projection (``downsample``) when the stride or the
+            channels change. ``False`` has no shortcut at all.
+            Default: ``True``.
+
+    Shape:
+        - Input: ``(N, in_channels, H, W)``.
+        - Output: ``(N, out_channels, ceil(H / stride), ceil(W / stride))``.
+    """
 
     expansion = 1
 
@@ -124,14 +139,17 @@ class ResNet(nn.Module):
 
 
 def resnet18(num_classes: int = 1000) -> ResNet:
+    """ResNet-18: basic blocks, [2, 2, 2, 2] per stage (He et al., 2016, table 1)."""
     return ResNet(BasicBlock, [2, 2, 2, 2], num_classes)
 
 
 def resnet34(num_classes: int = 1000) -> ResNet:
+    """ResNet-34: basic blocks, [3, 4, 6, 3] per stage (He et al., 2016, table 1)."""
     return ResNet(BasicBlock, [3, 4, 6, 3], num_classes)
 
 
 def resnet50(num_classes: int = 1000) -> ResNet:
+    """ResNet-50: bottleneck blocks, [3, 4, 6, 3] per stage (He et al., 2016, table 1)."""
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes)
 
 
@@ -141,6 +159,23 @@ class SmallResNet(nn.Module):
     Stem: 3x3 conv, stride 2 (28 -> 14), BN, ReLU. Stage 1: ``n`` basic blocks of ``width``
     channels. Stage 2: ``n`` blocks of ``2 width`` channels, the first with stride 2. Global
     average pooling and one FC layer. Depth counts the stem, the block convs and the FC layer.
+
+    Args:
+        blocks_per_stage: n, the number of :class:`BasicBlock` s in each
+            stage (≥ 1).
+        residual: residual blocks; ``False`` gives the plain net of the same
+            depth. Default: ``True``.
+        width: channels of stage 1 (stage 2 has twice as many). Default: 8.
+        in_channels: channels of the input images. Default: 1 (grey digits).
+        num_classes: outputs of the FC layer (logits). Default: 10.
+
+    Raises:
+        ValueError: if ``blocks_per_stage`` < 1.
+
+    Shape:
+        - Input: ``(N, in_channels, H, W)``, 28x28 for MNIST (any size
+          works: the pooling is global).
+        - Output: ``(N, num_classes)``.
     """
 
     def __init__(self, blocks_per_stage: int, residual: bool = True, width: int = 8,

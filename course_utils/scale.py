@@ -2,7 +2,7 @@
 
 ``COURSE_SCALE=small`` keeps a notebook within its CPU budget (a few minutes on two
 cores): fewer epochs, smaller images, a subset of the data. ``COURSE_SCALE=full`` runs
-the sizes the lecture describes. When the variable is unset the scale is ``full`` on a
+the sizes the papers describe. When the variable is unset the scale is ``full`` on a
 CUDA GPU and ``small`` everywhere else, so CI and laptops get the small scale.
 
 A notebook asks for its sizes in one place::

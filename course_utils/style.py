@@ -1,6 +1,6 @@
 """Gram matrices, style and content losses, and pixel optimization (chapter 7).
 
-The notation follows the lecture (Gatys et al., 2015). For layer :math:`l` with
+The notation follows Gatys et al. (2015). For layer :math:`l` with
 :math:`N_l` filters and feature maps of :math:`M_l` positions, :math:`F^l` is the
 :math:`N_l \\times M_l` matrix of responses and the Gram matrix is
 :math:`G^l_{ij} = \\sum_k F^l_{ik} F^l_{jk}` (no normalization). The losses are
@@ -14,7 +14,7 @@ and :math:`E_\\text{total} = \\alpha E_\\text{content} + \\beta E_\\text{style}`
 
 Feature extractors are plain modules that return a ``dict`` of named feature maps; the
 losses are plain modules that take that dict. Nothing hides inside an ``nn.Sequential``.
-Two extractors exist: torchvision's ImageNet VGG-19 (the lecture's network, used when its
+Two extractors exist: torchvision's ImageNet VGG-19 (Gatys et al.'s network, used when its
 weights are in the torch hub cache or can be downloaded) and a random multi-scale network
 in the spirit of Ustyuzhaninov et al. (ICLR 2017), which needs no trained weights.
 """
@@ -38,7 +38,7 @@ from course_utils.imagenet import require_weights, weights_checkpoint
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-#: Gatys et al.'s choice: style from the first conv of each block (after its ReLU), content from conv4_2.
+#: Gatys et al.'s choice, style from the first conv of each block (after its ReLU), content from conv4_2.
 VGG_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 VGG_CONTENT_LAYER = "relu4_2"
 
@@ -222,6 +222,26 @@ class RandomMultiScaleFeatures(nn.Module):
     few small kernels see structures from 3 to about ``max(kernel_sizes) * 2**(levels-1)``
     pixels. Layers are named ``s{level}k{kernel}``. Nothing here was trained: the seed fixes
     the filters.
+
+    Args:
+        kernel_sizes: odd sizes of the square kernels; each size gets its
+            own ``filters`` filters (reflect-padded, so every level keeps
+            its size). Default: ``(3, 5, 7)``.
+        filters: random filters per kernel size. Default: 64.
+        levels: levels of the pyramid, the first at full resolution (≥ 1).
+            Default: 4.
+        seed: seed of the filters' generator. Default: 0.
+
+    Raises:
+        ValueError: if ``levels`` or ``filters`` is below 1, or
+            ``kernel_sizes`` is empty or holds an even or non-positive size.
+
+    Shape:
+        - Input: ``(N, 3, H, W)``, images in [0, 1].
+        - Output: a ``dict`` with one ReLU map per level and kernel size
+          (the attribute ``layers`` lists the names in order),
+          ``s{level}k{k}`` of shape ``(N, filters, H_level, W_level)``,
+          where each level halves the previous one's size, rounding down.
     """
 
     def __init__(self, kernel_sizes: Sequence[int] = (3, 5, 7), filters: int = 64, levels: int = 4, seed: int = 0) -> None:
@@ -351,6 +371,45 @@ def synthesize(
     line search: with fixed unit steps it stalled on some textures and left saturated
     speckles on others. The pixels are optimized unconstrained and clipped to [0, 1] in the
     returned image and snapshots.
+
+    Args:
+        extractor: maps images ``(B, 3, H, W)`` to the ``dict`` of feature
+            maps that the losses read (:class:`VGGFeatures`,
+            :class:`RandomMultiScaleFeatures`).
+        init: the starting image ``(B, 3, H, W)``, usually in [0, 1] (noise
+            from :func:`noise_like`, or the content image); it is copied,
+            never changed.
+        style: :math:`E_\\text{style}`, or ``None`` to leave it out.
+            Default: ``None``.
+        content: :math:`E_\\text{content}`, or ``None``; ``init`` must then
+            have the content image's size. At least one of ``style`` and
+            ``content`` is needed. Default: ``None``.
+        alpha: weight of the content loss. Default: 1.0.
+        beta: weight of the style loss. Default: 1.0.
+        tv_weight: :math:`\\lambda_{TV}`, the weight of
+            :func:`total_variation`; 0 leaves it out. Default: 0.0.
+        optimizer: ``"lbfgs"`` or ``"adam"``. Default: ``"lbfgs"``.
+        evaluations: loss-and-gradient evaluations to run (≥ 1); L-BFGS runs
+            at most this many and stops earlier only at a zero gradient.
+            Default: 100.
+        lr: the optimizer's learning rate; ``None`` (or 0) means 1.0 for
+            L-BFGS (the line search scales its steps) and 0.02 for Adam.
+            Default: ``None``.
+        snapshot_at: evaluation counts (1-based) after which to keep a copy
+            of the image. Default: ``()``.
+        progress: show a progress bar with the current loss.
+            Default: ``True``.
+
+    Returns:
+        A :class:`Synthesis` with ``image`` ``(B, 3, H, W)`` clipped to
+        [0, 1] on ``init``'s device, ``losses`` (the total loss at each
+        evaluation), ``snapshots`` (evaluation count -> clipped image on the
+        CPU), ``seconds`` (wall time, CUDA synchronized) and ``evaluations``
+        (the number run).
+
+    Raises:
+        ValueError: if ``init`` is not ``(B, 3, H, W)``, neither loss is
+            given, ``optimizer`` is unknown or ``evaluations`` < 1.
     """
     _check_images(init, "init")
     if style is None and content is None:

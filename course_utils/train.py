@@ -1,4 +1,4 @@
-"""A small, explicit training loop (chapters 1 and 3–8).
+"""A small, explicit training loop (chapters 1 and 3–9).
 
 ``fit`` is the loop every chapter would otherwise rewrite: device placement, a
 ``tqdm.auto`` progress bar, optional validation after each epoch, and a returned
@@ -52,7 +52,27 @@ def evaluate(
     model: nn.Module, loader: DataLoader, loss_fn: LossFn, device: torch.device | None = None,
     classification: bool = True,
 ) -> tuple[float, float | None]:
-    """Mean loss and (for classification) accuracy of ``model`` over ``loader``, in eval mode."""
+    """Mean loss and (for classification) accuracy of ``model`` over ``loader``, in eval mode.
+
+    Gradients are off; the model's training flag is restored afterwards.
+
+    Args:
+        model: the model to score; it is not moved.
+        loader: yields ``(inputs, targets)`` batches; must not be empty.
+        loss_fn: ``loss_fn(outputs, targets)`` -> the batch's *mean* loss
+            (a scalar); each batch is weighted by its size.
+        device: where the batches go; ``None`` means the device of the
+            model's first parameter. Default: ``None``.
+        classification: also compute the accuracy (outputs are logits
+            ``(N, K)``, targets class ids ``(N,)``). Default: ``True``.
+
+    Returns:
+        ``(mean_loss, accuracy)``, averaged over all samples; ``accuracy``
+        (in [0, 1]) is ``None`` when ``classification`` is ``False``.
+
+    Raises:
+        ValueError: if ``loader`` yields no batches.
+    """
     _check_loader("loader", loader)
     device = device or next(model.parameters()).device
     was_training = model.training
@@ -87,14 +107,41 @@ def fit(
     Args:
         model: trained in place, moved to ``device`` (default:
             :func:`course_utils.device.get_device`).
-        train_loader, val_loader: yield ``(inputs, targets)``; validation runs after each epoch.
-        loss_fn: ``loss_fn(outputs, targets)`` → scalar.
-        classification: also record accuracy (outputs are logits (N, K), targets class ids (N,)).
-        transform: applied to each training batch of inputs (N, C, H, W) on the device, for
-            example a random augmentation; validation batches are not transformed.
-        scheduler: stepped after every optimizer step, so its schedule counts batches.
-        early_stopping: needs ``val_loader``; stops when it says so and restores the best
-            epoch's weights (``History.best_epoch``, ``History.stopped_epoch``).
+        train_loader: yields ``(inputs, targets)`` training batches; must
+            not be empty.
+        loss_fn: ``loss_fn(outputs, targets)`` → the batch's mean loss
+            (a scalar).
+        optimizer: updates ``model``'s parameters once per batch.
+        epochs: passes over ``train_loader`` (a positive int), fewer if
+            early stopping ends the run.
+        val_loader: yields ``(inputs, targets)``; :func:`evaluate` runs on
+            it after each epoch. ``None`` skips validation.
+            Default: ``None``.
+        device: where the model and batches go; ``None`` means
+            :func:`course_utils.device.get_device`. Default: ``None``.
+        classification: also record accuracy (outputs are logits (N, K),
+            targets class ids (N,)). Default: ``True``.
+        progress: show a progress bar over batches with the latest losses.
+            Default: ``True``.
+        transform: applied to each training batch of inputs (N, C, H, W) on
+            the device, for example a random augmentation; validation
+            batches are not transformed.
+        scheduler: stepped after every optimizer step, so its schedule
+            counts batches.
+        early_stopping: needs ``val_loader``; stops when it says so and
+            restores the best epoch's weights (``History.best_epoch``,
+            ``History.stopped_epoch``).
+
+    Returns:
+        :class:`History` with one entry per epoch trained in each list
+        (training loss and accuracy, the learning rate at the epoch's end,
+        validation loss and accuracy, the validation lists empty without
+        ``val_loader``, accuracies ``None`` for regression) and the wall
+        time in ``seconds``.
+
+    Raises:
+        ValueError: if ``epochs`` is not a positive int, a loader is empty,
+            or ``early_stopping`` is given without ``val_loader``.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")

@@ -3,7 +3,10 @@
 The build runs ``jupyter-book build --all -W -n --keep-going`` (a plain build exits 0 even
 when a cell fails). The browser test opens each chapter page in headless Chromium with every
 request outside the local server blocked and recorded, then checks that MathJax typeset the
-math (no raw TeX left), that every figure loaded, and that no request left the machine.
+math (no raw TeX left), that every figure loaded, and that no request left the machine; and
+that the page reads at 1280 px and on a phone (390 px): nothing cut off without a scrollbar,
+every code cell within the column, every figure with alt text and its text >= 11 px as shown.
+COURSE_BOOK_HTML=<folder> runs these tests against an existing build instead of building.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import tomllib
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -52,6 +56,11 @@ def chapter_pages() -> list[str]:
 
 @pytest.fixture(scope="module")
 def html_dir() -> Path:
+    """The strict build; COURSE_BOOK_HTML=<folder> checks an existing build instead (no rebuild)."""
+    existing = os.environ.get("COURSE_BOOK_HTML")
+    if existing:
+        assert (Path(existing) / "index.html").is_file(), f"COURSE_BOOK_HTML={existing} holds no built book"
+        return Path(existing)
     result = subprocess.run(
         [str(Path(sys.executable).parent / "jupyter-book"), "build", str(REPO), "--all", "-W", "-n", "--keep-going"],
         cwd=REPO, env=nbgrader_env(), capture_output=True, text=True, timeout=1800,
@@ -148,9 +157,132 @@ NO_RAW_TEX = r"""
 """
 
 
+# Content a reader cannot see: an element sticking out of the text column (or out of a box that
+# hides its overflow) with no scroll container (overflow-x: auto/scroll) in between. Wide tables
+# and display math that scroll on their own pass; MathJax's internals are checked as one box.
+CLIPPED = r"""
+() => {
+  const root = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const name = (el) => el.tagName.toLowerCase()
+      + (typeof el.className === 'string' && el.className.trim() ? '.' + el.className.trim().split(/\s+/).join('.') : '');
+  const found = [], flagged = new Set();
+  for (const el of root.querySelectorAll('*')) {
+    if (el.parentElement && flagged.has(el.parentElement)) { flagged.add(el); continue; }  // outermost only
+    const math = el.closest('mjx-container');
+    if (math && math !== el) continue;
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0) continue;
+    let clipper = null;
+    for (let a = el.parentElement; a && a !== root.parentElement; a = a.parentElement) {
+      const overflow = getComputedStyle(a).overflowX;
+      if (overflow === 'auto' || overflow === 'scroll') break;
+      if (overflow === 'hidden' || overflow === 'clip' || a === root) { clipper = a; break; }
+    }
+    if (clipper === null) continue;
+    const edge = clipper.getBoundingClientRect(), style = getComputedStyle(clipper);
+    const left = edge.left + parseFloat(style.borderLeftWidth), right = edge.right - parseFloat(style.borderRightWidth);
+    if (box.right > right + 1 || box.left < left - 1) {
+      flagged.add(el);
+      const text = (el.innerText || el.textContent || '').trim().slice(0, 60).replace(/\s+/g, ' ');
+      found.push(`${name(el)} spans x ${Math.round(box.left)}..${Math.round(box.right)} outside ${name(clipper)} `
+                 + `(${Math.round(left)}..${Math.round(right)}): ${text}`);
+    }
+  }
+  return found;
+}
+"""
+
+# Figures as displayed: [src, alt, rendered width, natural width] of every image in the article.
+FIGURES = """
+() => Array.from((document.querySelector('article.bd-article') || document).querySelectorAll('img'))
+  .map(i => [i.getAttribute('src'), (i.getAttribute('alt') || '').trim(), i.getBoundingClientRect().width, i.naturalWidth])
+"""
+
+# Code cells whose longest line does not fit: [first line, scroll width, visible width].
+SCROLLING_CODE = """
+() => Array.from(document.querySelectorAll('.cell_input pre'))
+  .filter(p => p.scrollWidth > p.clientWidth + 1)
+  .map(p => [p.innerText.split('\\n')[0].slice(0, 60), p.scrollWidth, p.clientWidth])
+"""
+
+# Matplotlib draws text at its point size x dpi / 72 pixels; the inline backend's figures have
+# dpi 100 (natural size), and the page scales them by rendered / natural width. The smallest
+# text a figure of the course uses is matplotlib's default tick-label size, 10 pt (no notebook
+# sets a smaller fontsize: test_no_figure_text_below_the_default_size), so a figure's smallest
+# text renders at 10 x 100 / 72 x scale px. Body text is 16 px; 11 px is the floor we accept for
+# tick labels (titles and labels are 12 pt or more, so they stay >= 13 px).
+FIGURE_DPI, SMALLEST_FIGURE_PT, MIN_FIGURE_TEXT_PX = 100, 10, 11.0
+
+
+def rendered_text_px(rendered_width: float, natural_width: float) -> float:
+    """Pixel size on the page of the smallest figure text (see MIN_FIGURE_TEXT_PX)."""
+    return SMALLEST_FIGURE_PT * FIGURE_DPI / 72 * rendered_width / natural_width
+
+
+def figure_problems(figures: list) -> list[str]:
+    """Images without alt text, and figures whose smallest text renders below MIN_FIGURE_TEXT_PX."""
+    problems = []
+    for src, alt, rendered, natural in figures:
+        if not alt or alt == src or alt.endswith((".png", ".jpg", ".svg")):  # docutils' default alt is the URI
+            problems.append(f"{src}: no alt text (cell metadata mystnb.image.alt)")
+        if "_images/" in src and natural and rendered_text_px(rendered, natural) < MIN_FIGURE_TEXT_PX:
+            problems.append(f"{src}: shown at {rendered:.0f} of {natural} px, its 10 pt text renders at "
+                            f"{rendered_text_px(rendered, natural):.1f} px (< {MIN_FIGURE_TEXT_PX}): narrower figsize or fewer columns")
+    return problems
+
+
+def code_column() -> int:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["ruff"]["line-length"]
+
+
+def test_figure_checks_fail_on_bad_figures():
+    """The figure check itself: a missing alt and a shrunk figure are reported, a good one is not."""
+    assert figure_problems([["_images/a.png", "a plot", 640, 640]]) == []
+    assert any("no alt text" in p for p in figure_problems([["_images/a.png", "", 640, 640]]))
+    assert any("no alt text" in p for p in figure_problems([["_images/a.png", "_images/a.png", 640, 640]]))
+    assert any("renders at" in p for p in figure_problems([["_images/a.png", "wide grid", 688, 1100]]))
+
+
+def test_no_figure_text_below_the_default_size():
+    """No lecture or course_utils figure asks for text under 10 pt (the premise of MIN_FIGURE_TEXT_PX)."""
+    small = []
+    for page in chapter_pages():
+        for cell in nbformat.read(REPO / f"{page}.ipynb", as_version=4).cells:
+            if cell.cell_type == "code":
+                small += [f"{page}: fontsize={size}" for size in re.findall(r"fontsize\s*=\s*([0-9.]+)", cell.source)
+                          if float(size) < SMALLEST_FIGURE_PT]
+    for module in (REPO / "course_utils").rglob("*.py"):
+        small += [f"{module.name}: fontsize={size}" for size in re.findall(r"fontsize\s*=\s*([0-9.]+)", module.read_text())
+                  if float(size) < SMALLEST_FIGURE_PT]
+    assert not small, f"figure text below {SMALLEST_FIGURE_PT} pt: {small}"
+
+
+@pytest.mark.browser
+def test_clipping_check_fails_on_clipped_content():
+    """CLIPPED finds a table spilling out of the column and text cut by overflow: hidden, not a scrolling one."""
+    browser_path = chromium_path()
+    if browser_path is None:
+        pytest.skip("no Chromium found")
+    from playwright.sync_api import sync_playwright
+
+    snippet = ('<article class="bd-article" style="width:300px">'
+               '<table id="spill" style="width:600px"><tr><td>wide</td></tr></table>'
+               '<div style="overflow:hidden;width:200px"><p id="cut" style="width:400px">cut off</p></div>'
+               '<div style="overflow-x:auto;width:200px"><p style="width:400px">scrolls</p></div></article>')
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1280, "height": 800})
+        tab.set_content(snippet)
+        found = tab.evaluate(CLIPPED)
+        browser.close()
+    assert len(found) == 2 and "table" in found[0] and "p " in found[1], found
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("page", chapter_pages())
 def test_chapter_page_in_an_offline_browser(page, local_server):
+    """At 1280 px: math typeset, figures loaded with alt text and readable text, nothing clipped,
+    every code cell fits its column; at 390 px (a phone): nothing clipped (code may scroll)."""
     browser_path = chromium_path()
     if browser_path is None:
         message = "no Chromium found (Debian package 'chromium'; scripts/setup.sh installs it)"
@@ -184,6 +316,12 @@ def test_chapter_page_in_an_offline_browser(page, local_server):
         raw_tex = [token for token in ("$$", "\\frac", "\\sum", "\\left", "\\lfloor", "\\begin{")
                    if token in tab.evaluate(NO_RAW_TEX)]
         images = tab.evaluate("() => Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])")
+        tab.set_viewport_size({"width": 1280, "height": 900})
+        clipped_wide = tab.evaluate(CLIPPED)
+        displayed = tab.evaluate(FIGURES)
+        scrolling_code = tab.evaluate(SCROLLING_CODE)
+        tab.set_viewport_size({"width": 390, "height": 844})
+        clipped_phone = tab.evaluate(CLIPPED)
         browser.close()
 
     assert typeset >= 10, f"{page}: only {typeset} formulas typeset by MathJax"
@@ -194,3 +332,9 @@ def test_chapter_page_in_an_offline_browser(page, local_server):
     assert not broken, f"{page}: images that did not load: {broken}"
     assert not outside, f"{page}: requests left the machine: {outside}"
     assert not failed, f"{page}: failed requests: {failed}"
+    assert not clipped_wide, f"{page} at 1280 px: content cut off without a scrollbar: {clipped_wide[:5]}"
+    assert not clipped_phone, f"{page} at 390 px: content cut off without a scrollbar: {clipped_phone[:5]}"
+    problems = figure_problems(displayed)
+    assert not problems, f"{page}: {len(problems)} figure problems: {problems[:5]}"
+    assert not scrolling_code, (
+        f"{page} at 1280 px: code cells wider than the column (ruff line-length {code_column()}): {scrolling_code[:5]}")

@@ -46,6 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m course_utils.grading``: grade a class; exit status 1 when a submission was not graded."""
     args = parse_args(argv)
     from course_utils.grading.pipeline import grade_assignment, print_summary
     from course_utils.grading.submissions import FOLDER_PER_STUDENT_REGEXP, collect_zip

@@ -64,6 +64,23 @@ class BoundedExecute(Execute):
         super()._update_display_id(display_id, msg)
 
     def output(self, outs: list[NotebookNode], msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
+        """nbclient's handler of one kernel output message, with the byte and pixel caps applied.
+
+        Args:
+            outs: the outputs of the cell so far; the new output is appended
+                to it, and removed again if it goes past a cap.
+            msg: the kernel's IOPub message.
+            display_id: the display id the output may be updated through, or
+                ``None``.
+            cell_index: the cell's position in the notebook; the caps count
+                per cell.
+
+        Returns:
+            The new output, or ``None`` when there is none or it was dropped
+            (a dropped output that a display id refers to is kept as an
+            empty stream, and the cell's first drop appends one line on
+            standard output saying what was dropped).
+        """
         out = super().output(outs, msg, display_id, cell_index)
         if out is None:
             return None

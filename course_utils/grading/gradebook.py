@@ -31,7 +31,26 @@ def put_tools_on_path() -> None:
 
 
 def run_nbgrader(course: Path, *args: str, env: dict[str, str] | None = None, timeout: float | None = None) -> str:
-    """Run ``nbgrader ARGS`` in ``course``; returns its log, raises with the log when it fails."""
+    """Run ``nbgrader ARGS`` in ``course``; returns its log, raises with the log when it fails.
+
+    Args:
+        course: the course folder (the one with ``nbgrader_config.py``), the
+            working directory.
+        *args: the nbgrader command and its arguments, e.g.
+            ``"autograde", "01_convolution"``.
+        env: the environment of the subprocess; ``None`` inherits this
+            process's. Default: ``None``.
+        timeout: seconds before the subprocess is killed and
+            ``subprocess.TimeoutExpired`` raised; ``None`` waits for ever.
+            Default: ``None``.
+
+    Returns:
+        nbgrader's standard output followed by its standard error.
+
+    Raises:
+        RuntimeError: if nbgrader exits with a non-zero status (the message
+            holds the log).
+    """
     result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True,
                             text=True, timeout=timeout)
     log = result.stdout + result.stderr
@@ -95,6 +114,16 @@ def merge_submission(course: Path, work: Path, assignment: str, student: str) ->
 
     A previous submission of the same student to the same assignment is replaced, as a
     forced ``nbgrader autograde`` would do.
+
+    Args:
+        course: the course folder whose ``gradebook.db`` receives the
+            grades.
+        work: the working copy (a :func:`make_template` folder) whose
+            ``gradebook.db`` holds the graded submission.
+        assignment: the assignment's name, e.g. ``"01_convolution"``.
+        student: the student's id; added to the course's gradebook if new.
+            ``work``'s gradebook must hold this student's submission (else
+            nbgrader raises ``MissingEntry``).
     """
     with Gradebook(gradebook_url(work)) as source, Gradebook(gradebook_url(course)) as target:
         graded = source.find_submission(assignment, student)

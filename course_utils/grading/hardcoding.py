@@ -150,6 +150,7 @@ def hard_coding_report(notebook: Path, timeout_s: float = 60.0) -> list[Verdict]
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``python -m course_utils.grading.hardcoding <assignment>``: grade answers that memorize the visible tests."""
     parser = argparse.ArgumentParser(prog="python -m course_utils.grading.hardcoding", description=__doc__.split("\n\n")[0])
     parser.add_argument("assignment")
     parser.add_argument("--course", type=Path, default=Path("."))

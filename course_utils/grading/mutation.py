@@ -210,7 +210,31 @@ class Report:
 
 def mutation_report(notebook: Path, assignment: str, timeout_s: float = 20.0, cells: list[str] | None = None,
                     progress: bool = False) -> Report:
-    """Run every mutant of every answer cell of ``notebook`` against the tests after it."""
+    """Run every mutant of every answer cell of ``notebook`` against the tests after it.
+
+    The notebook runs in this process (matplotlib switched to its ``Agg`` backend); before
+    each mutant the namespace and the random-number states are restored to what the
+    solution had reached before that answer cell.
+
+    Args:
+        notebook: the nbgrader source notebook
+            (``solutions/<assignment>/<assignment>.ipynb``).
+        assignment: the assignment's name, used in the report and in error
+            messages.
+        timeout_s: seconds each cell may run (a longer cell fails, so its
+            mutant is killed). Default: 20.
+        cells: the grade ids of the answer cells to mutate; ``None`` mutates
+            all. Default: ``None``.
+        progress: show a progress bar per answer cell. Default: ``False``.
+
+    Returns:
+        A :class:`Report` with the killed and surviving mutants of each
+        mutated cell and the seconds taken.
+
+    Raises:
+        RuntimeError: if the unmutated solution fails one of its own test
+            cells in-process.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -272,6 +296,7 @@ def known_equivalents(course: Path, assignment: str) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``python -m course_utils.grading.mutation <assignment>``: run every mutant and print the report."""
     parser = argparse.ArgumentParser(prog="python -m course_utils.grading.mutation", description=__doc__.split("\n\n")[0])
     parser.add_argument("assignment")
     parser.add_argument("--course", type=Path, default=Path("."))

@@ -25,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from tqdm.auto import tqdm
 
@@ -169,7 +169,25 @@ def cleanup_notes(folder: Path) -> list[str]:
 
 def grade_one(worker: Worker, submission: Submission, base_job: dict[str, Any], limits: Limits,
               retries: int) -> Outcome:
-    """Grade one checked submission, retrying when its kernel died; never raises for student faults."""
+    """Grade one checked submission, retrying when its kernel died; never raises for student faults.
+
+    Args:
+        worker: the worker process that runs the attempts (restarted if it
+            was killed).
+        submission: a submission whose ``status`` is ``"ready"``.
+        base_job: the fields every job shares, from :func:`prepare_jobs`.
+        limits: the run's limits; ``submission_timeout_s`` bounds each
+            attempt, after which the worker is killed and the outcome is
+            ``timed_out``.
+        retries: how many more attempts a ``kernel_died`` or
+            ``kernel_unresponsive`` submission gets (the working folders of
+            the failed ones are removed).
+
+    Returns:
+        The last attempt's :class:`Outcome`, with ``attempts``, the wall
+        time of all attempts in ``seconds``, the submission's notes first,
+        and ``work_dir`` (the last attempt's working folder, still on disk).
+    """
     start = time.perf_counter()
     cleanup: list[str] = []
     for attempt in range(1, retries + 2):
@@ -217,6 +235,137 @@ def keep(outcome: Outcome, course: Path, assignment: str) -> None:
         outcome.score = None
 
 
+def check_course(course: Path, sandboxed: bool) -> None:
+    """Refuse a course folder that cannot be graded safely; warn when memory caps are weaker."""
+    if not (course / "nbgrader_config.py").is_file():
+        raise FileNotFoundError(f"{course} has no nbgrader_config.py: pass the course folder (--course)")
+    if not sandboxed:
+        return
+    exposed = [root for root in readable_roots() if course.is_relative_to(root)]
+    if exposed:  # the sandbox shows these folders to every kernel, read-only
+        raise ValueError(f"the course folder {course} lies inside {exposed[0]}, which every sandboxed kernel can "
+                         "read (Python, the virtualenv or course_utils); kernels would see the solutions. Keep "
+                         "the course folder outside them")
+    if not ControlGroup.available():
+        print("warning: no control group can be made here (cgroup v1 as root, or a delegated cgroup v2 group): "
+              "memory is capped per process only, shared memory included but not summed, and the number of "
+              "processes is not capped (see the instructor page)", file=sys.stderr)
+
+
+def start_workers(scratch: Path, count: int, limits: Limits, sandboxed: bool) -> list[Worker]:
+    """``count`` worker processes sharing the cores, whose kernels use the course's kernel spec.
+
+    Args:
+        scratch: the run's scratch folder; the kernel spec goes to
+            ``scratch/jupyter`` and each worker's log to
+            ``scratch/worker-<i>.log``.
+        count: how many workers; each gets ``cpu_count // count`` threads
+            (at least one). 0 starts none.
+        limits: the limits written into the kernel spec.
+        sandboxed: whether the kernels run in bubblewrap (``False``:
+            resource limits only).
+
+    Returns:
+        The started :class:`Worker` s (they import nbgrader in the
+        background).
+    """
+    jupyter_dir = scratch / "jupyter"
+    write_kernel_spec(jupyter_dir, limits, sandboxed=sandboxed)
+    env = worker_environment(jupyter_dir, threads=max(1, (os.cpu_count() or 1) // max(1, count)))
+    pool = [Worker(env, scratch / f"worker-{i}.log") for i in range(count)]
+    for worker in pool:
+        worker.start()  # workers import nbgrader while the gradebook template is made
+    return pool
+
+
+def prepare_jobs(course: Path, assignment: str, notebooks: list[str], scratch: Path, limits: Limits) -> dict[str, Any]:
+    """Register the assignment if the gradebook lacks it and make the template every job grades from.
+
+    Args:
+        course: the course folder.
+        assignment: the assignment's name.
+        notebooks: the assignment's notebook file names (from
+            ``expected_notebooks``).
+        scratch: the run's scratch folder; the template goes to
+            ``scratch/template`` and the jobs' working folders under
+            ``scratch/work``.
+        limits: the run's limits (the cell timeout and output cap go into
+            every job).
+
+    Returns:
+        The fields every job shares, a ``dict`` with ``assignment``,
+        ``template``, ``work_root``, ``cell_timeout_s`` and
+        ``output_bytes``.
+
+    Raises:
+        RuntimeError: if nbgrader cannot register the assignment.
+    """
+    if not knows_assignment(course, assignment, notebooks):
+        register_assignment(course, assignment, scratch / "course_release")
+    template = make_template(course, assignment, scratch / "template")
+    return {"assignment": assignment, "template": str(template), "work_root": str(scratch / "work"),
+            "cell_timeout_s": limits.cell_timeout_s, "output_bytes": limits.output_bytes}
+
+
+def grade_in_parallel(pool: list[Worker], ready: list[Submission], base_job: dict[str, Any], limits: Limits,
+                      retries: int, record: Callable[[Outcome], None], progress: bool, assignment: str) -> None:
+    """Grade ``ready`` on the workers of ``pool``; ``record`` each outcome in this thread as it finishes.
+
+    Ctrl-C or any other exception stops at once: no queued submission starts and the running
+    ones lose their workers.
+
+    Args:
+        pool: the started workers; one submission runs on each at a time.
+        ready: the submissions to grade (status ``"ready"``).
+        base_job: the fields every job shares, from :func:`prepare_jobs`.
+        limits: the run's limits.
+        retries: further attempts after a kernel died (see
+            :func:`grade_one`).
+        record: called in this thread with each :class:`Outcome`, in order
+            of completion.
+        progress: show a progress bar with the count not graded so far.
+        assignment: the assignment's name, for the progress bar.
+
+    Raises:
+        BaseException: whatever stopped the run (``KeyboardInterrupt`` ...),
+            re-raised after the workers are killed. An exception while
+            grading one submission is not raised: it becomes that
+            submission's ``grading_error``.
+    """
+    free: queue.Queue[Worker] = queue.Queue()
+    for worker in pool:
+        free.put(worker)
+
+    def run(submission: Submission) -> Outcome:
+        worker = free.get()
+        try:
+            return grade_one(worker, submission, base_job, limits, retries)
+        finally:
+            free.put(worker)
+
+    not_graded = 0
+    executor = ThreadPoolExecutor(max(1, len(pool)))
+    try:
+        with tqdm(total=len(ready), desc=f"grading {assignment}", unit="submission", disable=not progress) as bar:
+            futures = {executor.submit(run, s): s for s in ready}
+            for future in as_completed(futures):
+                try:
+                    outcome = future.result()
+                except Exception as error:  # a bug of ours for one submission is not the end of the class
+                    outcome = Outcome(futures[future].student, "grading_error",
+                                      reason=f"the grader failed: {type(error).__name__}: {error}")
+                record(outcome)  # may turn it into grading_error (the gradebook could not be written)
+                not_graded += not outcome.graded
+                bar.update()
+                bar.set_postfix_str(f"{not_graded} not graded")
+    except BaseException:
+        executor.shutdown(wait=False, cancel_futures=True)
+        for worker in pool:
+            worker.kill()
+        raise
+    executor.shutdown()
+
+
 def grade_assignment(course: Path, assignment: str, *, workers: int | None = None, limits: Limits = Limits(),
                      retries: int = 1, students: list[str] | None = None, csv_path: Path | None = None,
                      progress: bool = True, sandboxed: bool = True) -> list[Outcome]:
@@ -226,85 +375,64 @@ def grade_assignment(course: Path, assignment: str, *, workers: int | None = Non
     ``csv_path`` (default ``<course>/grades/<assignment>.csv``) after every submission, and
     once more however the run ends: a submission the run never reached is a row too.
     ``sandboxed=False`` runs kernels without bubblewrap (resource limits only).
+
+    Args:
+        course: the course folder (with ``nbgrader_config.py``,
+            ``solutions/``, ``submitted/`` and ``gradebook.db``).
+        assignment: the assignment's name, e.g. ``"01_convolution"``.
+        workers: parallel worker processes (keyword only, as are the rest);
+            ``None`` means one per CPU core. Never more than there are
+            submissions. Default: ``None``.
+        limits: per-submission limits (time, memory, processes, files,
+            output). Default: ``Limits()``.
+        retries: further attempts for a submission whose kernel died or
+            stopped answering. Default: 1.
+        students: grade only these student ids; ``None`` grades every
+            submission. Default: ``None``.
+        csv_path: where the CSV goes; ``None`` means
+            ``<course>/grades/<assignment>.csv``. Default: ``None``.
+        progress: show a progress bar. Default: ``True``.
+        sandboxed: run each kernel in bubblewrap. Default: ``True``.
+
+    Returns:
+        One :class:`Outcome` per submission, sorted by student id.
+
+    Raises:
+        FileNotFoundError: if ``course`` has no ``nbgrader_config.py``, the
+            assignment has no source notebooks, or there are no submissions
+            (of ``students``).
+        ValueError: if, sandboxed, the course folder lies inside a folder
+            every kernel can read.
     """
     course = course.resolve()
     put_tools_on_path()
-    if not (course / "nbgrader_config.py").is_file():
-        raise FileNotFoundError(f"{course} has no nbgrader_config.py: pass the course folder (--course)")
-    if sandboxed:
-        exposed = [root for root in readable_roots() if course.is_relative_to(root)]
-        if exposed:  # the sandbox shows these folders to every kernel, read-only
-            raise ValueError(f"the course folder {course} lies inside {exposed[0]}, which every sandboxed kernel can "
-                             "read (Python, the virtualenv or course_utils); kernels would see the solutions. Keep "
-                             "the course folder outside them")
-    if sandboxed and not ControlGroup.available():
-        print("warning: no control group can be made here (cgroup v1 as root, or a delegated cgroup v2 group): "
-              "memory is capped per process only, shared memory included but not summed, and the number of "
-              "processes is not capped (see the instructor page)", file=sys.stderr)
+    check_course(course, sandboxed)
     notebooks = expected_notebooks(course, assignment)
     submissions = find_submissions(course, assignment, students)
     if not submissions:
         raise FileNotFoundError(f"no submissions of {assignment} under {course / 'submitted'}/<student>/{assignment}/")
     workers = max(1, min(workers or os.cpu_count() or 1, len(submissions)))
     csv_path = csv_path or course / "grades" / f"{assignment}.csv"
-    scratch = Path(tempfile.mkdtemp(prefix=f"grading-{assignment}-"))
     outcomes = [Outcome(s.student, s.status, reason=s.problem, notes=s.notes) for s in submissions
                 if s.status != "ready"]
     ready = [s for s in submissions if s.status == "ready"]
+
+    def record(outcome: Outcome) -> None:
+        """Merge one finished submission (the gradebook's single writer) and rewrite the CSV."""
+        if outcome.graded:
+            keep(outcome, course, assignment)
+        if outcome.work_dir is not None:
+            outcome.notes += cleanup_notes(outcome.work_dir)
+        outcomes.append(outcome)
+        write_csv(outcomes, assignment, csv_path)
+
+    scratch = Path(tempfile.mkdtemp(prefix=f"grading-{assignment}-"))
     pool: list[Worker] = []
     stopped_by = "the grading run stopped before this submission was graded"
     try:
-        jupyter_dir = scratch / "jupyter"
-        write_kernel_spec(jupyter_dir, limits, sandboxed=sandboxed)
-        env = worker_environment(jupyter_dir, threads=max(1, (os.cpu_count() or 1) // workers))
-        pool = [Worker(env, scratch / f"worker-{i}.log") for i in range(workers if ready else 0)]
-        for worker in pool:
-            worker.start()  # workers import nbgrader while the gradebook template is made
-        if not knows_assignment(course, assignment, notebooks):
-            register_assignment(course, assignment, scratch / "course_release")
-        template = make_template(course, assignment, scratch / "template")
-        base_job = {"assignment": assignment, "template": str(template), "work_root": str(scratch / "work"),
-                    "cell_timeout_s": limits.cell_timeout_s, "output_bytes": limits.output_bytes}
-        free: queue.Queue[Worker] = queue.Queue()
-        for worker in pool:
-            free.put(worker)
-
-        def run(submission: Submission) -> Outcome:
-            worker = free.get()
-            try:
-                return grade_one(worker, submission, base_job, limits, retries)
-            finally:
-                free.put(worker)
-
-        def collect(futures: dict, bar) -> None:
-            """Merge each finished submission, in the order they finish, and rewrite the CSV."""
-            for future in as_completed(futures):
-                try:
-                    outcome = future.result()
-                except Exception as error:  # a bug of ours for one submission is not the end of the class
-                    outcome = Outcome(futures[future].student, "grading_error",
-                                      reason=f"the grader failed: {type(error).__name__}: {error}")
-                if outcome.graded:
-                    keep(outcome, course, assignment)
-                if outcome.work_dir is not None:
-                    outcome.notes += cleanup_notes(outcome.work_dir)
-                outcomes.append(outcome)
-                write_csv(outcomes, assignment, csv_path)
-                bar.update()
-                bar.set_postfix_str(f"{sum(not o.graded for o in outcomes)} not graded")
-
-        executor = ThreadPoolExecutor(max(1, len(pool)))
-        try:
-            with tqdm(total=len(ready), desc=f"grading {assignment}", unit="submission", disable=not progress) as bar:
-                futures = {executor.submit(run, s): s for s in ready}
-                collect(futures, bar)
-        except BaseException:
-            # stop now: no queued submission starts, and the running ones lose their workers
-            executor.shutdown(wait=False, cancel_futures=True)
-            for worker in pool:
-                worker.kill()
-            raise
-        executor.shutdown()
+        pool = start_workers(scratch, workers if ready else 0, limits, sandboxed)
+        base_job = prepare_jobs(course, assignment, notebooks, scratch, limits)
+        grade_in_parallel(pool, ready, base_job, limits, retries, record, progress, assignment)
     except BaseException as error:
         stopped_by += f" ({type(error).__name__}: {error})"
         raise
@@ -353,7 +481,14 @@ def write_csv(outcomes: list[Outcome], assignment: str, path: Path) -> Path:
 
 
 def print_summary(outcomes: list[Outcome], assignment: str, csv_path: Path, out: TextIO = sys.stdout) -> None:
-    """A short report: how many were graded, the score range, and every submission that was not."""
+    """A short report: how many were graded, the score range, and every submission that was not.
+
+    Args:
+        outcomes: the outcomes of :func:`grade_assignment`.
+        assignment: the assignment's name, for the first line.
+        csv_path: the CSV written, named on the last line.
+        out: where to print. Default: ``sys.stdout``.
+    """
     graded = [o for o in outcomes if o.graded]
     failed = [o for o in outcomes if not o.graded]
     print(f"{assignment}: {len(graded)} of {len(outcomes)} submissions graded", file=out)

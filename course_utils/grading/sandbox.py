@@ -47,7 +47,7 @@ CGROUP_PREFIX = "course-grading-"
 # the only variables a graded kernel inherits; everything else (tokens, keys, paths) stays out
 ENVIRONMENT_ALLOWLIST = ("LANG", "LC_ALL", "TZ", "COURSE_SCALE", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                          "OPENBLAS_NUM_THREADS")
-# what a Python kernel needs from /etc; the rest (shadow, ssh keys, the host's configuration) stays out
+#: What a Python kernel needs from /etc; the rest (shadow, ssh keys, the host's configuration) stays out.
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "host.conf",
              "passwd", "group", "mime.types", "fonts", "ssl/certs", "alternatives")
 SANDBOX_HOME = "/tmp/home"
@@ -58,18 +58,25 @@ SANDBOX_USER = 65534  # nobody: no capabilities inside, and no name the host giv
 class Limits:
     """Per-submission limits (all positive).
 
-    cell_timeout_s: wall time one cell may run before it is interrupted (the rest of the
-        notebook is still graded).
-    cpu_s: CPU seconds a kernel process may use in total; past it the kernel is killed.
-    memory_bytes: memory the kernel may allocate; past it allocations fail (``MemoryError``),
-        and everything its processes hold together (shared memory and files in memory
-        included) is capped a little above it by the control group.
-    submission_timeout_s: wall time for grading one submission, kernel start to feedback.
-    processes: processes and threads the kernel may run at once.
-    file_bytes: the largest file the kernel may write, and the size of its working folder
-        and of its ``/tmp``.
-    output_bytes: output a cell may keep in the graded notebook (text and images); the
-        rest is dropped with a note.
+    Args:
+        cell_timeout_s: wall time one cell may run before it is interrupted
+            (the rest of the notebook is still graded).
+        cpu_s: CPU seconds a kernel process may use in total; past it the
+            kernel is killed.
+        memory_bytes: memory the kernel may allocate; past it allocations
+            fail (``MemoryError``), and everything its processes hold
+            together (shared memory and files in memory included) is capped
+            a little above it by the control group.
+        submission_timeout_s: wall time for grading one submission, kernel
+            start to feedback.
+        processes: processes and threads the kernel may run at once.
+        file_bytes: the largest file the kernel may write, and the size of
+            its working folder and of its ``/tmp``.
+        output_bytes: output a cell may keep in the graded notebook
+            (text and images); the rest is dropped with a note.
+
+    Raises:
+        ValueError: if a limit is not a positive integer.
     """
 
     cell_timeout_s: int = 120
@@ -333,6 +340,7 @@ def sandbox_environment() -> dict[str, str]:
     return env
 
 
+#: Where the sandbox shows the submission's folder, read-only, for the kernel to copy.
 SUBMISSION_MOUNT = "/run/submission"
 
 
@@ -343,6 +351,21 @@ def bwrap_command(bwrap: str, limits: Limits, address_space: bool, work_dir: str
     ``work_dir`` (the folder nbgrader runs the notebook in) is seen read-only at
     :data:`SUBMISSION_MOUNT` and replaced by an empty in-memory folder that the kernel fills;
     ``runtime_dir`` holds the kernel's connection file and sockets.
+
+    Args:
+        bwrap: path of the ``bwrap`` executable (the command's first word).
+        limits: the submission's limits; ``file_bytes`` sizes the in-memory
+            folders, and all of them are passed on to :func:`start_kernel`.
+        address_space: whether the kernel also caps its address space
+            (``RLIMIT_AS``); set when no control group caps its memory.
+        work_dir: absolute path of the folder nbgrader runs the notebook in.
+        runtime_dir: absolute path of the folder of the kernel's connection
+            file, the only host folder the kernel may write to.
+        kernel_args: the kernel's own arguments (``-f CONNECTION_FILE``
+            ...).
+
+    Returns:
+        The argument list for ``os.execv``, starting with ``bwrap``.
     """
     inside = json.dumps({**asdict(limits), "address_space": address_space})
     command = [bwrap, *namespace_options(), "--clearenv"]
@@ -373,6 +396,18 @@ def apply_limits(memory_bytes: int, cpu_s: int, file_bytes: int | None = None, a
     ``memory_bytes`` caps the heap and private mappings (``RLIMIT_DATA``: allocations past it
     raise ``MemoryError`` and the kernel lives on); with ``address_space`` it caps all
     mappings (``RLIMIT_AS``), the fallback where no control group covers shared memory.
+
+    Args:
+        memory_bytes: soft limit of ``RLIMIT_DATA`` (and, with
+            ``address_space``, one GiB more for ``RLIMIT_AS``), in bytes.
+        cpu_s: CPU seconds before ``SIGXCPU`` kills the process; the hard
+            limit, 5 s later, is the ``SIGKILL`` backstop.
+        file_bytes: the largest file the process may write
+            (``RLIMIT_FSIZE``; a write past it fails with ``EFBIG`` because
+            ``SIGXFSZ`` is ignored); ``None`` leaves the limit as it is.
+            Default: ``None``.
+        address_space: cap all mappings too (``RLIMIT_AS``).
+            Default: ``False``.
     """
     wanted = [(resource.RLIMIT_DATA, memory_bytes, 0), (resource.RLIMIT_CPU, cpu_s, 5)]
     if file_bytes is not None:

@@ -117,6 +117,23 @@ def collect_zip(course: Path, assignment: str, archive: Path, regexp: str = FOLD
     ``regexp`` names the ``student_id`` and ``file_id`` groups in each file's path; the
     default expects one folder per student. Existing submissions of the same students are
     replaced (``--force``).
+
+    Args:
+        course: the course folder (with ``nbgrader_config.py``).
+        assignment: the assignment's name, e.g. ``"01_convolution"``.
+        archive: the ``.zip`` downloaded from the LMS; it is copied to
+            ``downloaded/<assignment>/archive/``, replacing an earlier copy.
+        regexp: nbgrader's ``FileNameCollectorPlugin.named_regexp``, matched
+            against each extracted file's absolute path.
+            Default: ``FOLDER_PER_STUDENT_REGEXP``.
+
+    Returns:
+        nbgrader's log of the collection.
+
+    Raises:
+        FileNotFoundError: if ``archive`` is not a file.
+        RuntimeError: if ``nbgrader zip_collect`` fails, or ``regexp``
+            matched no notebook.
     """
     put_tools_on_path()
     if not archive.is_file():

@@ -38,6 +38,20 @@ def load_course_config(template: Path, cell_timeout_s: int, connection_file: Pat
 
     Kernels talk over Unix sockets in ``connection_file``'s folder (the sandbox has no
     network), and cells run under :class:`~course_utils.grading.execute.BoundedExecute`.
+
+    Args:
+        template: the working course folder whose ``nbgrader_config.py`` is
+            read.
+        cell_timeout_s: seconds one cell may run (``Execute.timeout``).
+        connection_file: where the kernel's connection file goes; its folder
+            holds the kernel's sockets.
+        output_bytes: characters of output a cell keeps
+            (``BoundedExecute.max_output_bytes``).
+
+    Returns:
+        The merged ``traitlets`` ``Config``, with nbgrader's ``Execute``
+        preprocessor replaced by ``BoundedExecute`` in the autograde
+        preprocessors.
     """
     from nbgrader.converters import Autograde
     from traitlets.config import Config
