@@ -12,7 +12,7 @@ from fvcore.nn import FlopCountAnalysis
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from course_utils.summary import summarize
+from course_utils.summary import ModelSummary, summarize
 
 # (torchvision name, input side, constructor arguments)
 REFERENCE_MODELS = [
@@ -287,14 +287,20 @@ def test_small_vision_transformer_against_fvcore():
     assert torch.backends.mha.get_fastpath_enabled()  # the fused path is switched off only during the pass
 
 
-def test_vit_b_16_against_fvcore_and_flop_counter():
-    torch.manual_seed(0)
-    model = torchvision.models.vit_b_16().eval()
+def summarize_beside_references(model: nn.Module) -> tuple[ModelSummary, dict, dict]:
+    """Summary, fvcore's and FlopCounterMode's counts of one 224 x 224 image; weight MACs agree with both."""
     x = torch.randn(1, 3, 224, 224)
     summary = summarize(model, input=x)
     fvcore_ops, torch_ops = fvcore_by_operator(model, x), flop_counter_macs(model, x)
     assert summary.total_macs == fvcore_ops["conv"] + fvcore_ops["linear"]
     assert summary.total_macs == torch_ops["convolution"] + torch_ops["addmm"] + torch_ops.get("mm", 0)
+    return summary, fvcore_ops, torch_ops
+
+
+def test_vit_b_16_against_fvcore_and_flop_counter():
+    torch.manual_seed(0)
+    model = torchvision.models.vit_b_16().eval()
+    summary, _, _ = summarize_beside_references(model)
     # neither reference counts CPU's fused attention kernel: Q K^T and A V, d_k + d_v = 2 x hidden per pair
     tokens = (224 // model.patch_size) ** 2 + 1
     assert summary.total_attention_macs == len(model.encoder.layers) * tokens * tokens * 2 * model.hidden_dim
@@ -304,11 +310,7 @@ def test_vit_b_16_against_fvcore_and_flop_counter():
 def test_swin_t_against_fvcore_and_flop_counter():
     torch.manual_seed(0)
     model = torchvision.models.swin_t().eval()
-    x = torch.randn(1, 3, 224, 224)
-    summary = summarize(model, input=x)
-    fvcore_ops, torch_ops = fvcore_by_operator(model, x), flop_counter_macs(model, x)
-    assert summary.total_macs == fvcore_ops["conv"] + fvcore_ops["linear"]
-    assert summary.total_macs == torch_ops["convolution"] + torch_ops["addmm"] + torch_ops.get("mm", 0)
+    summary, fvcore_ops, torch_ops = summarize_beside_references(model)
     # the windowed attention is written with matmul: both references see it
     assert summary.total_attention_macs == fvcore_ops["matmul"] == torch_ops["bmm"]
     assert_each_parameter_in_one_row(model, summary)
