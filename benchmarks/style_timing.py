@@ -5,7 +5,7 @@
 Goals: a 256 px result on 2 CPU cores in at most 60 s; 512 px on a GPU in at most 10 s for
 300 L-BFGS evaluations. For each extractor (the random multi-scale features and VGG-19) and
 size, runs a texture synthesis (brick) and a style transfer (chelsea + immunohistochemistry)
-with `course_utils.style.synthesize` and prints the wall time. VGG-19 is timed with its
+with `course_utils.synthesis.synthesize` and prints the wall time. VGG-19 is timed with its
 ImageNet weights when they are in the torch hub cache and with random weights otherwise:
 the cost of a forward and backward pass does not depend on the weight values. Not a test.
 """
@@ -19,18 +19,15 @@ import torchvision
 
 from course_utils.data import center_crop, load_image
 from course_utils.device import get_device
-from course_utils.style import (
+from course_utils.features import (
     VGG_CONTENT_LAYER,
     VGG_STYLE_LAYERS,
-    ContentLoss,
     RandomMultiScaleFeatures,
-    StyleLoss,
     VGGFeatures,
-    image_to_tensor,
     load_vgg19_features,
-    noise_like,
-    synthesize,
 )
+from course_utils.style import ContentLoss, StyleLoss
+from course_utils.synthesis import image_to_tensor, noise_like, synthesize
 
 
 def vgg19_extractor() -> tuple[VGGFeatures, str]:

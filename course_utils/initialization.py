@@ -39,20 +39,33 @@ def fan_out(weight_shape: Sequence[int] | torch.Size) -> int:
     return shape[0] * math.prod(shape[2:])
 
 
-def init_weights_(model: nn.Module, scheme: Scheme, generator: torch.Generator | None = None) -> nn.Module:
-    """Re-initialize every linear and conv layer in place: N(0, gain/fan_in) weights, zero biases.
+def init_weights_(
+    model: nn.Module,
+    scheme: Scheme,
+    generator: torch.Generator | None = None,
+) -> nn.Module:
+    """Re-initialize every linear and conv layer in place.
 
-    ``scheme`` is ``"he"`` (Var[w] = 2/n), ``"lecun"`` (Var[w] = 1/n) or ``"default"`` (leave
-    PyTorch's uniform(±1/sqrt(n)) weights, Var[w] = 1/(3n), and its biases untouched).
+    Shown in :doc:`/book/03_initialization/initialization`,
+    section "Many layers: a product of factors".
+
+    The weights are drawn from N(0, gain/fan_in), the biases set to zero.
+    ``scheme`` is ``"he"`` (Var[w] = 2/n), ``"lecun"`` (Var[w] = 1/n) or
+    ``"default"`` (leave PyTorch's uniform(±1/sqrt(n)) weights,
+    Var[w] = 1/(3n), and its biases untouched).
     """
     if scheme == "default":
         return model
     if scheme not in SCHEME_GAINS:
-        raise ValueError(f"unknown init scheme {scheme!r}; expected 'he', 'lecun' or 'default'")
+        raise ValueError(
+            f"unknown init scheme {scheme!r}; "
+            "expected 'he', 'lecun' or 'default'"
+        )
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, _WEIGHTED):
-                std = math.sqrt(SCHEME_GAINS[scheme] / fan_in(module.weight.shape))
+                n = fan_in(module.weight.shape)
+                std = math.sqrt(SCHEME_GAINS[scheme] / n)
                 module.weight.normal_(0.0, std, generator=generator)
                 if module.bias is not None:
                     module.bias.zero_()
@@ -86,28 +99,58 @@ def plain_relu_net(depth: int, width: int = 128, in_features: int = 784, num_cla
     return nn.Sequential(*layers)
 
 
-def propagation_stats(model: nn.Module, inputs: torch.Tensor, seed: int = 0) -> pd.DataFrame:
-    """Std of every weighted layer's output (forward) and of the gradient reaching it (backward).
+def propagation_stats(
+    model: nn.Module, inputs: torch.Tensor, seed: int = 0
+) -> pd.DataFrame:
+    """Std of each weighted layer's output and of the gradient reaching it.
 
-    A gradient of unit variance is sent back from the model's output, as in He et al.'s
-    analysis, so the backward column shows how each scheme scales gradients layer by layer.
+    Shown in :doc:`/book/03_initialization/initialization`,
+    section "Many layers: a product of factors".
+
+    A gradient of unit variance is sent back from the model's output, as in
+    He et al.'s analysis, so the backward column shows how each scheme
+    scales gradients layer by layer.
     """
-    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, _WEIGHTED)]
+    layers = [
+        (name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, _WEIGHTED)
+    ]
     if not layers:
-        raise ValueError("the model has no linear or conv layers to measure")
+        raise ValueError(
+            "the model has no linear or conv layers to measure"
+        )
     forward_std: dict[str, float] = {}
     backward_std: dict[str, float] = {}
+
+    def record_forward(name: str):
+        def hook(module, args, out):
+            forward_std[name] = out.detach().std().item()
+
+        return hook
+
+    def record_backward(name: str):
+        def hook(module, grad_in, grad_out):
+            backward_std[name] = grad_out[0].std().item()
+
+        return hook
+
     handles = []
     for name, module in layers:
-        handles.append(module.register_forward_hook(
-            lambda m, args, out, name=name: forward_std.__setitem__(name, out.detach().std().item())))
-        handles.append(module.register_full_backward_hook(
-            lambda m, grad_in, grad_out, name=name: backward_std.__setitem__(name, grad_out[0].std().item())))
+        handles.append(module.register_forward_hook(record_forward(name)))
+        handles.append(
+            module.register_full_backward_hook(record_backward(name))
+        )
     try:
-        output = model(inputs.detach().requires_grad_(True))
-        # drawn on the CPU, then moved, so that one seed gives the same statistics on every device
+        inputs = inputs.detach().requires_grad_(True)
+        output = model(inputs)
+        # drawn on the CPU, then moved, so that one seed gives the same
+        # statistics on every device
         generator = torch.Generator().manual_seed(seed)
-        output.backward(torch.randn(output.shape, generator=generator, dtype=output.dtype).to(output.device))
+        noise = torch.randn(
+            output.shape, generator=generator, dtype=output.dtype
+        )
+        output.backward(noise.to(output.device))
     finally:
         for handle in handles:
             handle.remove()

@@ -30,11 +30,21 @@ def _batches(loader: DataLoader) -> Iterator:
 
 
 def lr_range_test(
-    model: nn.Module, loader: DataLoader, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    optimizer: torch.optim.Optimizer, start_lr: float = 1e-5, end_lr: float = 1.0, steps: int = 100,
-    smoothing: float = 0.1, stop_factor: float = 4.0, progress: bool = True,
+    model: nn.Module,
+    loader: DataLoader,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    start_lr: float = 1e-5,
+    end_lr: float = 1.0,
+    steps: int = 100,
+    smoothing: float = 0.1,
+    stop_factor: float = 4.0,
+    progress: bool = True,
 ) -> tuple[list[float], list[float]]:
-    """Learning rates and the smoothed training loss at each, from ``start_lr`` to ``end_lr``.
+    """Learning rates from ``start_lr`` to ``end_lr`` and the smoothed loss.
+
+    Shown in :doc:`/book/08_training/training`,
+    section "Optimizers".
 
     Args:
         model, optimizer: used as they are (on the model's device) and
@@ -63,11 +73,18 @@ def lr_range_test(
             ``0 < smoothing <= 1``, or if ``loader`` yields no batches.
     """
     if not 0 < start_lr < end_lr:
-        raise ValueError(f"expected 0 < start_lr < end_lr, got start_lr={start_lr}, end_lr={end_lr}")
+        raise ValueError(
+            "expected 0 < start_lr < end_lr, "
+            f"got start_lr={start_lr}, end_lr={end_lr}"
+        )
     if steps < 2 or not 0 < smoothing <= 1:
-        raise ValueError(f"expected steps >= 2 and 0 < smoothing <= 1, got steps={steps}, smoothing={smoothing}")
+        raise ValueError(
+            "expected steps >= 2 and 0 < smoothing <= 1, "
+            f"got steps={steps}, smoothing={smoothing}"
+        )
     device = next(model.parameters()).device
-    saved_model, saved_optimizer = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
+    saved_model = copy.deepcopy(model.state_dict())
+    saved_optimizer = copy.deepcopy(optimizer.state_dict())
     was_training = model.training
     ratio = (end_lr / start_lr) ** (1 / (steps - 1))
     rates, losses = [], []
@@ -75,17 +92,21 @@ def lr_range_test(
     model.train()
     try:
         batches = _batches(loader)
-        for step in tqdm(range(steps), desc="LR range test", disable=not progress):
+        bar = tqdm(range(steps), desc="LR range test", disable=not progress)
+        for step in bar:
             lr = start_lr * ratio**step
             for group in optimizer.param_groups:
                 group["lr"] = lr
             inputs, targets = next(batches)
             inputs, targets = inputs.to(device), targets.to(device)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(inputs), targets)
+            outputs = model(inputs)
+            loss = loss_fn(outputs, targets)
             loss.backward()
             optimizer.step()
-            average = (1 - smoothing) * average + smoothing * float(loss.detach())
+            newest = float(loss.detach())
+            average = (1 - smoothing) * average + smoothing * newest
+            # bias-corrected like Adam's moments (the average starts at 0)
             smoothed = average / (1 - (1 - smoothing) ** (step + 1))
             rates.append(lr)
             losses.append(smoothed)

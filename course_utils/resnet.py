@@ -53,18 +53,42 @@ class BasicBlock(nn.Module):
         self.downsample = projection(in_channels, out_channels, stride) if residual and reshapes else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        """ReLU(F(x) + shortcut(x)) with F = conv-BN-ReLU-conv-BN.
+
+        Shown in :doc:`/book/05_resnet_densenet/resnet_densenet`,
+        section "The residual block".
+
+        The plain twin (``residual=False``) returns ReLU(F(x)).
+        """
+        identity = x
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        if self.downsample is not None:
+            identity = self.downsample(x)
         if self.residual:
-            out = out + (x if self.downsample is None else self.downsample(x))
-        return self.relu(out)
+            out = out + identity
+        out = self.relu(out)
+        return out
 
 
 class Bottleneck(nn.Module):
-    """1x1 reduce, 3x3, 1x1 expand (x4) with BN; the stride sits on the 3x3 conv as in torchvision."""
+    """1x1 reduce, 3x3, 1x1 expand (x4) with BN, ReLU after the addition.
+
+    Shown in :doc:`/book/05_resnet_densenet/resnet_densenet`,
+    section "The residual block".
+
+    The stride sits on the 3x3 conv, as in torchvision. The shortcut is the
+    identity, or a 1x1 conv-BN projection when the shape changes.
+    """
 
     expansion = 4
 
-    def __init__(self, in_channels: int, planes: int, stride: int = 1) -> None:
+    def __init__(
+        self, in_channels: int, planes: int, stride: int = 1
+    ) -> None:
         super().__init__()
         out_channels = planes * self.expansion
         self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
@@ -74,14 +98,25 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(planes, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        reshapes = stride != 1 or in_channels != out_channels
-        self.downsample = projection(in_channels, out_channels, stride) if reshapes else None
+        self.downsample = None
+        if stride != 1 or in_channels != out_channels:
+            self.downsample = projection(in_channels, out_channels, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+        identity = x
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = self.relu(out)
+        out = self.conv3(out)
+        out = self.bn3(out)
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out = out + identity
+        out = self.relu(out)
+        return out
 
 
 class PreActBlock(nn.Module):
@@ -104,38 +139,79 @@ class PreActBlock(nn.Module):
         self.downsample = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False) if reshapes else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre = self.relu(self.bn1(x))
-        shortcut = x if self.downsample is None else self.downsample(pre)
-        out = self.conv2(self.relu(self.bn2(self.conv1(pre))))
-        return out + shortcut
+        """x + F(x), F = BN-ReLU-conv-BN-ReLU-conv; nothing after the sum.
+
+        Shown in :doc:`/book/05_resnet_densenet/resnet_densenet`,
+        section "The residual block".
+
+        When the shape changes, the projection takes the normalized input.
+        """
+        identity = x
+        out = self.bn1(x)
+        out = self.relu(out)
+        if self.downsample is not None:
+            identity = self.downsample(out)
+        out = self.conv1(out)
+        out = self.bn2(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = out + identity
+        return out
 
 
 class ResNet(nn.Module):
-    """ImageNet ResNet: 7x7/2 stem, 3x3/2 max pool, four stages (64, 128, 256, 512 planes), GAP, FC."""
+    """ImageNet ResNet: stem, four stages of blocks, GAP, FC.
 
-    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: Sequence[int], num_classes: int = 1000) -> None:
+    Shown in :doc:`/book/05_resnet_densenet/resnet_densenet`,
+    section "ResNet-18 from its blocks".
+
+    The stem is a 7x7 stride-2 conv and a 3x3 stride-2 max pool; the stages
+    have 64, 128, 256 and 512 planes, and each stage after the first halves
+    the resolution in its first block.
+    """
+
+    def __init__(
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        layers: Sequence[int],
+        num_classes: int = 1000,
+    ) -> None:
         super().__init__()
         if len(layers) != 4 or any(n < 1 for n in layers):
-            raise ValueError(f"layers gives the number of blocks in each of the 4 stages, got {list(layers)}")
+            raise ValueError(
+                "layers gives the number of blocks in each of the 4 "
+                f"stages, got {list(layers)}"
+            )
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         channels = 64
-        for index, (planes, blocks) in enumerate(zip((64, 128, 256, 512), layers), start=1):
+        widths = (64, 128, 256, 512)
+        for index, (planes, blocks) in enumerate(zip(widths, layers), 1):
             stride = 1 if index == 1 else 2
             stage = []
             for b in range(blocks):
-                stage.append(block(channels, planes, stride if b == 0 else 1))
+                block_stride = stride if b == 0 else 1
+                stage.append(block(channels, planes, block_stride))
                 channels = planes * block.expansion
             setattr(self, f"layer{index}", nn.Sequential(*stage))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = self.relu(x)
+        x = self.maxpool(x)
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        x = self.layer4(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        x = self.fc(x)
+        return x
 
 
 def resnet18(num_classes: int = 1000) -> ResNet:

@@ -10,17 +10,17 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch import nn
 
-from course_utils import dncnn as dncnn_module
 from course_utils.autoencoder import UPSAMPLINGS, ConvAutoencoder, code_sparsity
-from course_utils.data import center_crop, load_image
+from course_utils.data import PACKAGE_PHOTOS, SKIMAGE_IMAGES, center_crop, load_image
 from course_utils.denoise import (
-    best_gaussian_filter, bm3d_denoise, evaluate_denoisers, noisy_version, psnr_table,
+    best_gaussian_filter, bm3d_denoise, denoise_image, evaluate_denoisers, psnr_table,
 )
-from course_utils.dncnn import (
-    HELD_OUT_IMAGES, TRAINING_IMAGES, DnCNN, PatchSampler, TrainingConfig, add_gaussian_noise,
-    denoise, fold_batch_norm, load_dncnn, load_training_images, receptive_field, train_dncnn,
-)
+from course_utils.denoiser_training import DNCNN_CHECKPOINT, FFDNET_CHECKPOINT, load_denoiser
+from course_utils.dncnn import DnCNN, fold_batch_norm, stack_receptive_field
+from course_utils.ffdnet import FFDNet, noise_level_map
 from course_utils.metrics import psnr, ssim
+from course_utils.noise import add_gaussian_noise, noisy_version
+from course_utils.patches import HELD_OUT_IMAGES, TRAINING_PHOTOS, PatchSampler, load_training_images
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_dncnn_has_the_lectures_layers():
     # first and last convs keep a bias; the 15 middle ones are followed by BN and have none
     expected = (9 * 64 + 64) + 15 * (9 * 64 * 64 + 2 * 64) + (9 * 64 + 1)
     assert sum(p.numel() for p in model.parameters()) == expected == 556_097
-    assert receptive_field(17) == 35
+    assert stack_receptive_field(17) == 35
 
 
 def test_receptive_field_is_the_set_of_pixels_that_move_the_center_output():
@@ -143,7 +143,7 @@ def test_receptive_field_is_the_set_of_pixels_that_move_the_center_output():
     model(image)[0, 0, 10, 10].backward()
     rows, cols = torch.nonzero(image.grad[0, 0], as_tuple=True)
     span = (int(rows.max() - rows.min()) + 1, int(cols.max() - cols.min()) + 1)
-    assert span == (receptive_field(5),) * 2 == (11, 11)
+    assert span == (stack_receptive_field(5),) * 2 == (11, 11)
 
 
 def test_residual_dncnn_returns_input_minus_estimated_noise():
@@ -180,7 +180,7 @@ def test_folding_batch_norm_keeps_the_outputs_and_leaves_the_model_alone():
     with torch.no_grad():
         expected = model.eval()(image)
     torch.testing.assert_close(folded(image), expected, atol=1e-5, rtol=1e-5)
-    np.testing.assert_allclose(denoise(model, image[0, 0].numpy()), expected[0, 0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(denoise_image(model, image[0, 0].numpy()), expected[0, 0].numpy(), atol=1e-5)
 
 
 def test_gaussian_noise_has_sigma_on_the_255_scale_and_one_sigma_per_image():
@@ -188,20 +188,56 @@ def test_gaussian_noise_has_sigma_on_the_255_scale_and_one_sigma_per_image():
     noisy = add_gaussian_noise(clean, torch.tensor([10.0, 50.0]), torch.Generator().manual_seed(0))
     stds = (noisy - clean).flatten(1).std(dim=1) * 255
     assert torch.allclose(stds, torch.tensor([10.0, 50.0]), rtol=0.02), stds
+    clipped = add_gaussian_noise(clean, 127.5, torch.Generator().manual_seed(0), clip=True)
+    assert clipped.min() == 0 and clipped.max() == 1
+    # the same draws: clipping is the only difference
+    torch.testing.assert_close(
+        clipped, add_gaussian_noise(clean, 127.5, torch.Generator().manual_seed(0)).clamp(0, 1))
     with pytest.raises(ValueError, match="non-negative"):
         add_gaussian_noise(clean, -1.0)
     with pytest.raises(ValueError, match="one sigma per image needs 2"):
         add_gaussian_noise(clean, torch.tensor([1.0, 2.0, 3.0]))
 
 
+def _same_photo(image: np.ndarray, other: np.ndarray) -> bool:
+    """True if one image is a crop or a rescaled copy of the other, judged at 64 x 64."""
+    import skimage.transform
+
+    def thumbnail(array: np.ndarray) -> np.ndarray:
+        small = skimage.transform.resize(array, (64, 64), anti_aliasing=True)
+        return (small - small.mean()) / (small.std() + 1e-8)
+
+    if image.shape == other.shape and np.allclose(image, other, atol=2 / 255):
+        return True
+    return float(np.mean(thumbnail(image) * thumbnail(other))) > 0.9
+
+
 def test_training_and_held_out_photos_never_overlap():
-    assert not set(TRAINING_IMAGES) & set(HELD_OUT_IMAGES)
-    training = load_training_images()
-    held_out = [load_image(name, gray=True, verbose=False) for name in (*HELD_OUT_IMAGES, "cat")]
-    for image in training:
-        assert not any(image.shape == other.shape and np.allclose(image, other) for other in held_out)
+    assert not set(TRAINING_PHOTOS) & {*HELD_OUT_IMAGES, "cat"}
+    training = dict(zip(TRAINING_PHOTOS, load_training_images(), strict=True))
+    held_out = {name: load_image(name, gray=True, verbose=False) for name in (*HELD_OUT_IMAGES, "cat")}
+    for name, image in training.items():
+        for other_name, other in held_out.items():
+            assert not _same_photo(image, other), f"training photo {name} is the held-out {other_name}"
+    # the check can fail: PyWavelets ships camera, and cat is chelsea
+    import pywt.data
+    from skimage.util import img_as_float32
+    assert _same_photo(img_as_float32(pywt.data.camera()), held_out["camera"])
+    assert _same_photo(held_out["cat"], held_out["chelsea"])
     with pytest.raises(ValueError, match="held out"):
         load_training_images(("brick", "cat"))
+
+
+def test_every_training_photo_loads_from_the_package_that_ships_it(capsys):
+    for name in TRAINING_PHOTOS:
+        assert name in SKIMAGE_IMAGES or name in PACKAGE_PHOTOS, name
+    for name, source in PACKAGE_PHOTOS.items():
+        image = load_image(name, gray=True)
+        assert image.dtype == np.float32 and image.ndim == 2 and min(image.shape) >= 400, (name, image.shape)
+        assert 0 <= image.min() and image.max() <= 1 and image.std() > 0.1, name
+        assert source in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown image 'lena'.*grace_hopper"):
+        load_image("lena")
 
 
 def test_patch_sampler_is_seeded_and_returns_augmented_patches():
@@ -214,22 +250,6 @@ def test_patch_sampler_is_seeded_and_returns_augmented_patches():
     assert len(corners) >= 3, corners
     with pytest.raises(ValueError, match="smaller than the 40-pixel"):
         PatchSampler([np.zeros((20, 20), np.float32)])
-
-
-def test_a_few_training_iterations_reduce_the_loss_and_write_a_loadable_checkpoint(tmp_path):
-    config = TrainingConfig(depth=5, channels=16, iterations=60, batch_size=16, patch_size=24, sigma_min=25,
-                            sigma_max=25, learning_rate=3e-3, images=("brick", "moon"))
-    model, log, seconds = train_dncnn(config, log_every=20, progress=False)
-    assert log.iterations == [20, 40, 60] and seconds > 0
-    assert log.loss[-1] < log.loss[0], log.loss
-    path = tmp_path / "tiny.pt"
-    dncnn_module.save_checkpoint(path, model, config, log, seconds, "cpu", "test")
-    loaded = load_dncnn(path)
-    noisy = torch.rand(1, 1, 24, 24)
-    torch.testing.assert_close(loaded.model(noisy), model(noisy))
-    assert loaded.config == config and loaded.log == log
-    with pytest.raises(FileNotFoundError, match="python -m course_utils.dncnn"):
-        load_dncnn(tmp_path / "missing.pt")
 
 
 # --- evaluation ----------------------------------------------------------------------------
@@ -258,25 +278,99 @@ def test_bm3d_on_a_crop_of_camera_is_near_the_published_level(camera):
 
 
 def test_shipped_checkpoint_beats_the_oracle_gaussian_filter_on_held_out_crops():
-    checkpoint = load_dncnn()
-    assert checkpoint.config.depth == 17 and set(checkpoint.config.images) == set(TRAINING_IMAGES)
+    checkpoint = load_denoiser(DNCNN_CHECKPOINT)
+    assert checkpoint.config.architecture == "dncnn" and checkpoint.config.depth == 17
+    assert not set(checkpoint.config.images) & {*HELD_OUT_IMAGES, "cat"}
     gains = []
     for name in HELD_OUT_IMAGES:
         crop = center_crop(load_image(name, gray=True, verbose=False), 128)
         noisy = noisy_version(crop, 25, seed=0)
-        denoised = psnr(crop, denoise(checkpoint.model, noisy))
+        denoised = psnr(crop, denoise_image(checkpoint.model, noisy))
         assert denoised > psnr(crop, noisy) + 5, f"{name}: the shipped DnCNN gains less than 5 dB at sigma 25"
         gains.append(denoised - psnr(crop, best_gaussian_filter(noisy, crop)[0]))
     # measured when it was shipped: +1.2 dB on average (-0.3 on chelsea's smooth fur, +2.0 on camera)
     assert sum(gains) / len(gains) > 0.5, gains
 
 
-def test_training_command_writes_a_checkpoint_that_records_how_it_was_made(tmp_path, capsys):
-    out = tmp_path / "cli.pt"
-    args = ["--depth", "3", "--channels", "4", "--iterations", "3", "--batch-size", "2", "--device", "cpu",
-            "--out", str(out)]
-    assert dncnn_module.main(args) == 0
-    loaded = load_dncnn(out)
-    assert loaded.config.depth == 3 and loaded.config.iterations == 3 and loaded.log.iterations == [3]
-    assert loaded.trained["command"] == "python -m course_utils.dncnn " + " ".join(args)
-    assert "validation PSNR at sigma 25" in capsys.readouterr().out
+# --- FFDNet --------------------------------------------------------------------------------
+
+def test_untrained_ffdnet_returns_its_input_at_any_size():
+    model = FFDNet(depth=4, channels=8).eval()
+    for height, width in ((16, 16), (17, 22), (9, 31)):
+        noisy = torch.rand(2, 1, height, width)
+        torch.testing.assert_close(model(noisy, 25.0), noisy)  # zero output layer: the identity
+
+
+def test_ffdnet_works_on_four_half_resolution_sub_images_and_the_noise_map():
+    model = FFDNet(depth=15, channels=64)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 15 and convs[0].in_channels == 5 and convs[-1].out_channels == 4
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 13
+    image = torch.arange(16.0).view(1, 1, 4, 4)
+    sub_images = nn.functional.pixel_unshuffle(image, 2)
+    # sub-image k holds the pixels at row offset k // 2 and column offset k % 2
+    assert sub_images[0, :, 0, 0].tolist() == [0.0, 1.0, 4.0, 5.0]
+    assert torch.equal(nn.functional.pixel_shuffle(sub_images, 2), image)
+    level = noise_level_map(torch.tensor([0.0, 51.0]), torch.zeros(2, 4, 3, 5))
+    assert level.shape == (2, 1, 3, 5) and level[1].unique().tolist() == [pytest.approx(0.2)]
+    with pytest.raises(ValueError, match="one value or one per image"):
+        noise_level_map(torch.tensor([1.0, 2.0, 3.0]), torch.zeros(2, 4, 3, 5))
+    with pytest.raises(ValueError, match="non-negative"):
+        noise_level_map(-5.0, torch.zeros(1, 4, 3, 5))
+    with pytest.raises(ValueError, match=r"shape \(batch, 1, height, width\)"):
+        model(torch.rand(1, 3, 8, 8), 25)
+
+
+def test_ffdnet_costs_a_quarter_of_a_dncnn_per_pixel_and_sees_twice_as_far():
+    from course_utils.summary import summarize
+
+    ffdnet_macs = summarize(FFDNet(depth=15, channels=64).layers, (1, 5, 32, 32)).total_macs
+    dncnn_macs = summarize(DnCNN(depth=15, channels=64), (1, 1, 64, 64)).total_macs
+    assert 0.24 < ffdnet_macs / dncnn_macs < 0.26, ffdnet_macs / dncnn_macs
+    model = FFDNet(depth=3, channels=4).double().eval()
+    nn.init.normal_(model.layers[-1].weight)
+    image = torch.rand(1, 1, 41, 41, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    image.requires_grad_()
+    (model(image, 25.0)[0, 0, 20, 20] - image[0, 0, 20, 20]).backward()
+    rows, cols = torch.nonzero(image.grad[0, 0], as_tuple=True)
+    # 2D + 1 sub-image pixels, each two pixels wide: 4D + 2
+    assert (int(rows.max() - rows.min()) + 1, int(cols.max() - cols.min()) + 1) == (14, 14)
+
+
+def test_ffdnet_is_told_sigma_and_denoise_image_folds_it_like_dncnn():
+    torch.manual_seed(0)
+    model = FFDNet(depth=4, channels=8)
+    nn.init.normal_(model.layers[-1].weight, std=0.1)
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(4, 1, 24, 24), torch.rand(4) * 50)  # running statistics
+    model.eval()
+    noisy = torch.rand(1, 1, 21, 30)
+    with torch.no_grad():
+        low, high = model(noisy, 5.0), model(noisy, 50.0)
+    assert not torch.allclose(low, high), "the noise level map does not reach the output"
+    np.testing.assert_allclose(denoise_image(model, noisy[0, 0].numpy(), 50.0), high[0, 0].numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="pass sigma"):
+        denoise_image(model, noisy[0, 0].numpy())
+
+
+def test_the_whole_photo_table_is_what_the_shipped_models_give(camera):
+    import pandas as pd
+
+    from course_utils.denoiser_training import WHOLE_PHOTO_RESULTS
+
+    table = pd.read_csv(WHOLE_PHOTO_RESULTS)
+    assert list(dict.fromkeys(table["image"])) == list(HELD_OUT_IMAGES)
+    assert sorted(table["sigma"].unique()) == [15, 25, 50]
+    assert set(table["method"]) == {"noisy", "gaussian (oracle)", "BM3D", "DnCNN", "FFDNet"}
+    dncnn, ffdnet = load_denoiser(DNCNN_CHECKPOINT).model, load_denoiser(FFDNET_CHECKPOINT).model
+    # camera is the first held-out photo, so it gets the same noise as in benchmarks/denoise_speed.py
+    again = evaluate_denoisers({"camera": camera}, [25], {
+        "BM3D": bm3d_denoise,
+        "DnCNN": lambda noisy, sigma: denoise_image(dncnn, noisy, sigma),
+        "FFDNet": lambda noisy, sigma: denoise_image(ffdnet, noisy, sigma),
+    }, progress=False).set_index("method")
+    stored = table[(table["image"] == "camera") & (table["sigma"] == 25)].set_index("method")
+    for method in again.index:
+        assert again.loc[method, "psnr"] == pytest.approx(stored.loc[method, "psnr"], abs=0.01), method
+        assert again.loc[method, "ssim"] == pytest.approx(stored.loc[method, "ssim"], abs=1e-3), method

@@ -15,7 +15,19 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils import augment, dncnn, initialization, lr_range, style, train
+from course_utils import (
+    augment,
+    denoise,
+    dncnn,
+    ffdnet,
+    initialization,
+    lr_range,
+    noise,
+    style,
+    synthesis,
+    train,
+)
+from course_utils import features as extractors
 
 
 def available_devices() -> list[str]:
@@ -65,21 +77,25 @@ def test_predict_over_crops_on_the_model_device(device):
     assert_on_device_and_close(moved, on_cpu, device, "predict_over_crops")
 
 
-def test_dncnn_noise_is_drawn_once_for_every_device(device):
+def test_gaussian_noise_is_drawn_once_for_every_device(device):
     clean = torch.full((2, 1, 8, 8), 0.5)
-    on_cpu = dncnn.add_gaussian_noise(clean, torch.tensor([15.0, 50.0]), torch.Generator().manual_seed(3))
-    moved = dncnn.add_gaussian_noise(clean.to(device), torch.tensor([15.0, 50.0]), torch.Generator().manual_seed(3))
+    on_cpu = noise.add_gaussian_noise(clean, torch.tensor([15.0, 50.0]), torch.Generator().manual_seed(3))
+    moved = noise.add_gaussian_noise(clean.to(device), torch.tensor([15.0, 50.0]), torch.Generator().manual_seed(3))
     assert_on_device_and_close(moved, on_cpu, device, "add_gaussian_noise")
 
 
-def test_dncnn_denoise_runs_on_the_model_device(device):
+@pytest.mark.parametrize("architecture", ["dncnn", "ffdnet"])
+def test_denoise_image_runs_on_the_model_device(device, architecture):
     torch.manual_seed(0)
-    model = dncnn.DnCNN(depth=3, channels=4).eval()
-    noisy = np.random.default_rng(0).random((16, 16)).astype(np.float32)
-    on_cpu = dncnn.denoise(model, noisy)
-    moved = dncnn.denoise(model.to(device), noisy)
+    model = (dncnn.DnCNN(depth=3, channels=4) if architecture == "dncnn" else ffdnet.FFDNet(depth=3, channels=4))
+    nn.init.normal_(model.layers[-1].weight, std=0.1)
+    model.eval()
+    noisy = np.random.default_rng(0).random((16, 17)).astype(np.float32)
+    on_cpu = denoise.denoise_image(model, noisy, 25.0)
+    moved = denoise.denoise_image(model.to(device), noisy, 25.0)
     assert isinstance(moved, np.ndarray) and moved.shape == noisy.shape
-    assert_on_device_and_close(torch.from_numpy(moved).to(device), torch.from_numpy(on_cpu), device, "denoise")
+    assert_on_device_and_close(torch.from_numpy(moved).to(device), torch.from_numpy(on_cpu), device,
+                               f"denoise_image ({architecture})")
 
 
 def test_propagation_stats_are_the_same_on_every_device(device):
@@ -131,7 +147,7 @@ def test_lr_range_test_restores_the_model_on_its_device(device):
 
 
 def test_style_synthesis_runs_and_synchronizes_on_the_device(device):
-    extractor = style.RandomMultiScaleFeatures(kernel_sizes=(3,), filters=4, levels=2, seed=0)
+    extractor = extractors.RandomMultiScaleFeatures(kernel_sizes=(3,), filters=4, levels=2, seed=0)
     layers = ("s0k3", "s1k3")
     target = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(6))
     results = {}
@@ -141,8 +157,17 @@ def test_style_synthesis_runs_and_synchronizes_on_the_device(device):
         with torch.no_grad():
             target_features = features(target.to(where))
         loss = style.StyleLoss(target_features, {layer: 1.0 for layer in layers})
-        init = style.noise_like(target.to(where), seed=1)
+        init = synthesis.noise_like(target.to(where), seed=1)
         assert init.device.type == where.type
-        results[where.type] = style.synthesize(features, init, style=loss, optimizer="adam", evaluations=3,
+        results[where.type] = synthesis.synthesize(features, init, style=loss, optimizer="adam", evaluations=3,
                                                progress=False)
     assert_on_device_and_close(results[device.type].image, results["cpu"].image, device, "synthesize")
+
+
+def test_denoiser_training_runs_on_the_device(device):
+    from course_utils.denoiser_training import DenoiserConfig, train_denoiser
+
+    config = DenoiserConfig(depth=3, channels=4, iterations=2, batch_size=2, patch_size=16, images=("brick",))
+    model, log, _ = train_denoiser(config, device, log_every=1, progress=False)
+    assert next(model.parameters()).device.type == device.type
+    assert len(log.val_psnr) == 2 and all(np.isfinite(log.val_psnr))

@@ -58,6 +58,11 @@ def parts_of_cells(nb: nbformat.NotebookNode) -> dict[str, tuple[int, int]]:
 # ---------------------------------------------------------------- the package (fast)
 
 
+#: what course_utils/checkpoints/ ships: the trained models and their whole-photo results
+SHIPPED_CHECKPOINT_FILES = sorted(
+    path for pattern in ("*.pt", "*.csv") for path in (REPO / "course_utils" / "checkpoints").glob(pattern))
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     """course_utils' wheel, built from a copy of what pyproject.toml packages (the repo stays clean)."""
@@ -75,17 +80,23 @@ def wheel(tmp_path_factory) -> Path:
     return built
 
 
-def test_wheel_holds_the_package_and_its_checkpoint_only(wheel):
+def test_wheel_holds_the_package_and_its_checkpoints_only(wheel):
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         metadata = Parser().parsestr(archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode())
-        checkpoint = archive.read("course_utils/checkpoints/dncnn_gray_blind.pt")
+        shipped = {
+            path.name: archive.read(f"course_utils/checkpoints/{path.name}")
+            for path in SHIPPED_CHECKPOINT_FILES
+        }
     outside = [n for n in names if not n.startswith(("course_utils/", "course_utils-"))]
     assert not outside, f"the wheel holds files outside the package: {outside}"
     modules = {n for n in names if n.endswith(".py")}
     expected = {p.relative_to(REPO).as_posix() for p in (REPO / "course_utils").rglob("*.py") if "__pycache__" not in p.parts}
     assert modules == expected, f"missing from the wheel: {sorted(expected - modules)}; extra: {sorted(modules - expected)}"
-    assert checkpoint == (REPO / "course_utils" / "checkpoints" / "dncnn_gray_blind.pt").read_bytes()
+    assert {"dncnn_gray_blind.pt", "ffdnet_gray.pt", "whole_photos.csv"} <= set(shipped), sorted(shipped)
+    for path in SHIPPED_CHECKPOINT_FILES:
+        assert shipped[path.name] == path.read_bytes(), f"{path.name} differs in the wheel"
+    assert not [n for n in names if "/checkpoints/" in n and not n.endswith((".pt", ".csv"))], names
     assert not any(re.search(r"(^|/)(solutions|exercises|tests|book)/|\.ipynb$|\.db$", n) for n in names), names
     extras = set(metadata.get_all("Provides-Extra"))
     assert {"grading", "book", "student"} <= extras, f"extras declared: {extras}"

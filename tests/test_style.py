@@ -1,4 +1,4 @@
-"""course_utils.style against independent references: explicit sums, torchvision's VGG-19, the hub cache."""
+"""course_utils.style, .features and .synthesis against independent references: explicit sums, torchvision's VGG-19, the hub cache."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import torch
 import torchvision
 from torch import nn
 
-from course_utils import style
+from course_utils import features as extractors
+from course_utils import synthesis
 from course_utils.data import center_crop
-from course_utils.style import (
-    ContentLoss, RandomMultiScaleFeatures, StyleLoss, VGGFeatures, gram_matrix, image_to_tensor,
-    load_feature_extractor, style_layer_loss, synthesize, total_variation, vgg_layer_names,
-)
+from course_utils.features import RandomMultiScaleFeatures, VGGFeatures, load_feature_extractor, vgg_layer_names
+from course_utils.style import ContentLoss, StyleLoss, gram_matrix, style_layer_loss, total_variation
+from course_utils.synthesis import image_to_tensor, synthesize
 
 
 def numpy_gram(fmap: np.ndarray) -> np.ndarray:
@@ -137,7 +137,7 @@ def test_vgg_features_equal_torchvisions_layers_on_normalized_input():
     features = torchvision.models.vgg19().features.eval()
     extractor = VGGFeatures(features, ["relu1_1", "conv2_2", "relu3_1"])
     images = torch.rand(2, 3, 32, 32)
-    normalized = (images - torch.tensor(style.IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(style.IMAGENET_STD).view(1, 3, 1, 1)
+    normalized = (images - torch.tensor(extractors.IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(extractors.IMAGENET_STD).view(1, 3, 1, 1)
     out = extractor(images)
     names = vgg_layer_names(features)
     with torch.no_grad():
@@ -160,7 +160,7 @@ def test_the_real_weights_are_read_from_the_torch_hub_cache(tmp_path, monkeypatc
     """A state dict at the weights enum's hub-cache path is the one the chapter loads."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("COURSE_ALLOW_DOWNLOAD", "0")
-    checkpoint = style._vgg19_checkpoint()
+    checkpoint = extractors._vgg19_checkpoint()
     assert checkpoint == tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
     reference = torchvision.models.vgg19()
     marker = torch.randn(64, 3, 3, 3, generator=torch.Generator().manual_seed(11))
@@ -174,8 +174,8 @@ def test_the_real_weights_are_read_from_the_torch_hub_cache(tmp_path, monkeypatc
     source = load_feature_extractor("auto", verbose=False)
     assert source.pretrained and "IMAGENET1K_V1" in source.description and str(checkpoint) in source.description
     torch.testing.assert_close(source.extractor.body[0].weight, marker)
-    assert source.style_layers == style.VGG_STYLE_LAYERS and source.content_layer == "relu4_2"
-    assert set(source.extractor(torch.rand(1, 3, 32, 32))) == {*style.VGG_STYLE_LAYERS, "relu4_2"}
+    assert source.style_layers == extractors.VGG_STYLE_LAYERS and source.content_layer == "relu4_2"
+    assert set(source.extractor(torch.rand(1, 3, 32, 32))) == {*extractors.VGG_STYLE_LAYERS, "relu4_2"}
 
 
 def test_without_cached_weights_the_fallback_says_so(tmp_path, monkeypatch):
@@ -217,7 +217,7 @@ def test_synthesis_matches_the_texture_statistics():
     with torch.no_grad():
         target = extractor(texture)
     loss = StyleLoss(target, {name: 1.0 for name in extractor.layers})
-    init = style.noise_like(texture, seed=0)
+    init = synthesis.noise_like(texture, seed=0)
     with torch.no_grad():
         start = loss(extractor(init)).item()
     result = synthesize(extractor, init, style=loss, beta=1e6, evaluations=40, snapshot_at=(1, 40), progress=False)
@@ -233,7 +233,7 @@ def test_lbfgs_beats_adam_at_equal_evaluations():
     texture = small_texture()
     with torch.no_grad():
         loss = StyleLoss(extractor(texture), {name: 1.0 for name in extractor.layers})
-    init = style.noise_like(texture, seed=1)
+    init = synthesis.noise_like(texture, seed=1)
     lbfgs = synthesize(extractor, init, style=loss, beta=1e6, evaluations=30, progress=False)
     adam = synthesize(extractor, init, style=loss, beta=1e6, optimizer="adam", evaluations=30, progress=False)
     assert len(adam.losses) == 30 and adam.losses[-1] < adam.losses[0]

@@ -1,0 +1,96 @@
+"""Chapter 6's training script: seeded, resumable, and checkpoints that record how they were made."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+import course_utils.denoiser_training as training
+from course_utils.denoiser_training import (
+    DNCNN_CHECKPOINT, DenoiserConfig, load_denoiser, save_checkpoint, train_denoiser,
+)
+from course_utils.dncnn import DnCNN
+from course_utils.ffdnet import FFDNet
+
+TINY = dict(depth=4, channels=8, batch_size=4, patch_size=24, images=("brick", "moon"))
+
+
+@pytest.mark.parametrize("architecture", ["dncnn", "ffdnet"])
+def test_a_few_iterations_reduce_the_loss_and_write_a_loadable_checkpoint(tmp_path, architecture):
+    config = DenoiserConfig(architecture=architecture, iterations=60, sigma_min=25, sigma_max=25,
+                            learning_rate=3e-3, **{**TINY, "batch_size": 16})
+    model, log, seconds = train_denoiser(config, log_every=20, progress=False)
+    assert isinstance(model, DnCNN if architecture == "dncnn" else FFDNet)
+    assert log.iterations == [20, 40, 60] and seconds > 0
+    assert log.loss[-1] < log.loss[0], log.loss
+    path = tmp_path / "tiny.pt"
+    save_checkpoint(path, model, config, log, seconds, "cpu", "test")
+    loaded = load_denoiser(path)
+    noisy = torch.rand(1, 1, 24, 24)
+    run = training.run_model
+    torch.testing.assert_close(run(loaded.model, noisy, 25.0), run(model, noisy, 25.0))
+    assert loaded.config == config and loaded.log == log
+    with pytest.raises(FileNotFoundError, match="python -m course_utils.denoiser_training"):
+        load_denoiser(tmp_path / "missing.pt")
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    config = DenoiserConfig(iterations=12, **TINY)
+    uninterrupted, log, _ = train_denoiser(config, log_every=4, progress=False)
+    state = tmp_path / "run.state.pt"
+    draws = {"count": 0}
+    real_noise = training.add_gaussian_noise
+
+    def noise_then_stop(*args, **kwargs):
+        draws["count"] += 1
+        if draws["count"] == 9:  # the validation draw, then iterations 1-7; stop in iteration 8
+            raise KeyboardInterrupt
+        return real_noise(*args, **kwargs)
+
+    monkeypatch.setattr(training, "add_gaussian_noise", noise_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train_denoiser(config, log_every=4, progress=False, state_path=state, save_every=3)
+    assert torch.load(state, weights_only=True)["iteration"] == 6
+    monkeypatch.setattr(training, "add_gaussian_noise", real_noise)
+    resumed, resumed_log, seconds = train_denoiser(config, log_every=4, progress=False, state_path=state,
+                                                   save_every=3)
+    for (name, expected), actual in zip(uninterrupted.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(expected, actual), f"{name} differs after resuming"
+    assert resumed_log == log and seconds > 0
+    other = dataclasses.replace(config, seed=1)
+    with pytest.raises(ValueError, match="another configuration"):
+        train_denoiser(other, progress=False, state_path=state)
+
+
+def test_bad_settings_are_refused_with_what_was_expected():
+    with pytest.raises(ValueError, match="iterations and batch_size must be positive"):
+        train_denoiser(DenoiserConfig(iterations=0, **TINY), progress=False)
+    with pytest.raises(ValueError, match="0 <= sigma_min <= sigma_max"):
+        train_denoiser(DenoiserConfig(iterations=1, sigma_min=30, sigma_max=20, **TINY), progress=False)
+    with pytest.raises(ValueError, match="held out"):
+        train_denoiser(DenoiserConfig(iterations=1, **{**TINY, "images": ("brick", "camera")}), progress=False)
+    with pytest.raises(ValueError, match="unknown architecture 'unet'"):
+        training.build_model(DenoiserConfig(architecture="unet"))
+
+
+def test_training_command_writes_a_checkpoint_that_records_how_it_was_made(tmp_path, capsys):
+    out = tmp_path / "cli.pt"
+    args = ["--architecture", "dncnn", "--depth", "3", "--channels", "4", "--iterations", "3",
+            "--batch-size", "2", "--float32", "--images", "brick", "moon", "--device", "cpu", "--out", str(out)]
+    assert training.main(args) == 0
+    loaded = load_denoiser(out)
+    assert loaded.config.depth == 3 and loaded.config.iterations == 3 and loaded.log.iterations == [3]
+    assert not loaded.config.bf16 and loaded.config.images == ("brick", "moon")
+    assert loaded.trained["command"] == "python -m course_utils.denoiser_training " + " ".join(args)
+    assert "validation PSNR at sigma 25" in capsys.readouterr().out
+    assert (tmp_path / "cli.pt.resume").is_file()  # a rerun of the same command would resume from it
+
+
+def test_the_shipped_dncnn_records_a_command_that_repeats_it():
+    checkpoint = load_denoiser(DNCNN_CHECKPOINT)
+    args = training.build_parser().parse_args(checkpoint.trained["command"].split()[3:])
+    assert args.architecture == "dncnn" and args.depth == checkpoint.config.depth
+    assert args.channels == checkpoint.config.channels and args.iterations == checkpoint.config.iterations
+    assert args.float32 and args.no_channels_last and tuple(args.images) == checkpoint.config.images
