@@ -2,8 +2,9 @@
 
     python benchmarks/denoise_speed.py [--sigmas 15 25 50] [--threads N] [--csv PATH]
 
-Goals: the shipped FFDNet matches BM3D's mean PSNR at sigma 25 (within 0.3 dB at 15 and
-50) and denoises a photo at least 20x faster on a CPU. For every held-out photo and noise
+The goals set for the shipped FFDNet: BM3D's mean PSNR at sigma 25 (within 0.3 dB at 15
+and 50), and a photo denoised at least 20x faster on a CPU; the script prints how far
+the shipped models are from both. For every held-out photo and noise
 level, every method (and the oracle Gaussian filter) denoises the same seeded noisy image
 on the CPU; the script prints PSNR and SSIM per image with their means, the wall time of
 each method per image and the speed ratios. The networks are warmed up once before timing.

@@ -191,9 +191,11 @@ def train_denoiser(config: DenoiserConfig, device: torch.device | str = "cpu", l
     device = torch.device(device)
     run = _Run(config, device, log_every)
     if state_path is not None and Path(state_path).is_file():
-        state = torch.load(state_path, map_location=device, weights_only=True)
+        # on the CPU: the generators' states must be CPU tensors; load_state_dict moves the rest
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
         if state["config"] != asdict(config):
-            raise ValueError(f"{state_path} was written by another configuration: {state['config']}")
+            raise ValueError(f"{state_path} was written by another configuration: {state['config']}; "
+                             "delete it to start this one from scratch")
         run.load_state_dict(state)
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16
                 else contextlib.nullcontext())
@@ -280,6 +282,7 @@ def load_denoiser(path: Path | str, device: torch.device | str = "cpu") -> Check
     stored = {key: value for key, value in saved["config"].items() if key in known}
     # checkpoints from before FFDNet: a DnCNN trained in float32
     stored.setdefault("architecture", "dncnn")
+    stored.setdefault("final_learning_rate", stored["learning_rate"] / 100)
     stored.setdefault("bf16", False)
     stored.setdefault("channels_last", False)
     config = DenoiserConfig(**{**stored, "images": tuple(stored["images"])})

@@ -171,3 +171,14 @@ def test_denoiser_training_runs_on_the_device(device):
     model, log, _ = train_denoiser(config, device, log_every=1, progress=False)
     assert next(model.parameters()).device.type == device.type
     assert len(log.val_psnr) == 2 and all(np.isfinite(log.val_psnr))
+
+
+def test_denoiser_training_resumes_on_the_device(device, tmp_path):
+    from course_utils.denoiser_training import DenoiserConfig, train_denoiser
+
+    config = DenoiserConfig(depth=3, channels=4, iterations=4, batch_size=2, patch_size=16, images=("brick",))
+    state = tmp_path / "run.resume"
+    train_denoiser(config, device, log_every=2, progress=False, state_path=state, save_every=2)
+    # a finished run's state resumes at its end: the generators' states come back on the CPU
+    model, log, _ = train_denoiser(config, device, log_every=2, progress=False, state_path=state)
+    assert log.iterations == [2, 4] and next(model.parameters()).device.type == device.type

@@ -51,6 +51,7 @@ CHAPTERS_THAT_SHOW_CODE = [
     "02_architectures/architectures",
     "03_initialization/initialization",
     "05_resnet_densenet/resnet_densenet",
+    "06_autoencoders_dncnn/dncnn",
     "07_style_transfer/style_transfer",
     "08_training/training",
     "09_transfer_detection/transfer_detection",

@@ -52,9 +52,9 @@ ALLOWED: dict[str, dict[str, str]] = {
         "1,568": "7 × 7 × 32, arithmetic on the definitions in the same sentence",
     },
     "06_autoencoders_dncnn/dncnn.ipynb": {
-        "0.9": "DnCNN's patch scales (Zhang et al. 2017), which course_utils.dncnn defines",
-        "0.8": "DnCNN's patch scales (Zhang et al. 2017), which course_utils.dncnn defines",
-        "0.7": "DnCNN's patch scales (Zhang et al. 2017), which course_utils.dncnn defines",
+        "0.9": "DnCNN's patch scales (Zhang et al. 2017), which course_utils.patches defines",
+        "0.8": "DnCNN's patch scales (Zhang et al. 2017), which course_utils.patches defines",
+        "0.7": "DnCNN's patch scales (Zhang et al. 2017), which course_utils.patches defines",
         "0.6": "the paper's published margin over BM3D (Zhang et al. 2017), cited",
         "1,600": "DnCNN-S's published training set size (Zhang et al. 2017), cited",
     },
