@@ -200,7 +200,7 @@ def test_gaussian_noise_has_sigma_on_the_255_scale_and_one_sigma_per_image():
 
 
 def _same_photo(image: np.ndarray, other: np.ndarray) -> bool:
-    """True if one image is a crop or a rescaled copy of the other, judged at 64 x 64."""
+    """True if the images are the same photo, pixel for pixel or as 64 x 64 thumbnails (a rescaled copy)."""
     import skimage.transform
 
     def thumbnail(array: np.ndarray) -> np.ndarray:
