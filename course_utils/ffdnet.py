@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_utils.dncnn import init_residual_stack_
+
 
 def noise_level_map(
     sigma: float | torch.Tensor, like: torch.Tensor
@@ -100,14 +102,9 @@ class FFDNet(nn.Module):
             layers.append(nn.ReLU(inplace=True))
         layers.append(nn.Conv2d(channels, sub_images, 3, padding=1))
         self.layers = nn.Sequential(*layers)
-        convs = [m for m in self.layers if isinstance(m, nn.Conv2d)]
-        for hidden in convs[:-1]:
-            nn.init.kaiming_normal_(hidden.weight, nonlinearity="relu")
-        # zero output layer: the untrained model returns its input
-        nn.init.zeros_(convs[-1].weight)
-        for layer in convs:
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
+        # DnCNN's start: He init, a zero output layer (the untrained
+        # model returns its input), zero biases
+        init_residual_stack_(self.layers)
 
     def forward(
         self, noisy: torch.Tensor, sigma: float | torch.Tensor
