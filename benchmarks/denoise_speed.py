@@ -78,7 +78,7 @@ def main() -> None:
         config = checkpoint.config
         print(
             f"{name}: D={config.depth}, {config.channels} channels, "
-            f"trained {checkpoint.trained['seconds'] / 60:.0f} min"
+            f"trained {checkpoint.seconds / 60:.0f} min"
         )
         # warm-up: the first call allocates
         denoise_image(checkpoint.model, images["camera"][:64, :64], 25.0)

@@ -10,7 +10,14 @@ resumable state next to ``--out`` (``<out>.resume``: weights, optimizer, schedul
 generators, learning curve, time so far); the same command run again resumes from it, and
 a resumed run gives the same weights as an uninterrupted one. At the end it writes the
 checkpoint (weights, configuration, learning curve and how it was trained) that
-:func:`load_denoiser` reads back.
+:func:`load_denoiser` reads back, and removes the resumable state.
+
+A second phase continues from a checkpoint with a schedule of its own (``--init-from``); its
+checkpoint keeps every phase's configuration, run facts and learning curve::
+
+    python -m course_utils.denoiser_training --init-from course_utils/checkpoints/ffdnet_gray.pt \\
+        --patch-size 96 --batch-size 16 --learning-rate 2e-4 --iterations 12000 --seed 1 \\
+        --out course_utils/checkpoints/ffdnet_gray.pt
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import os
 import platform
 import sys
 import time
+import dataclasses
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -75,17 +83,26 @@ class DenoiserConfig:
     channels_last: bool = True
     seed: int = 0
     images: tuple[str, ...] = TRAINING_PHOTOS
+    #: a checkpoint to start from (same architecture, depth and width), or "" for a fresh model
+    init_from: str = ""
 
 
 @dataclass
 class TrainingLog:
-    """The learning curve: mean training loss and validation PSNR every ``every`` iterations."""
+    """The learning curve: mean training loss and validation PSNR every ``every`` iterations.
+
+    A run that continues a checkpoint (``init_from``) extends that checkpoint's curve: its
+    iterations count on from the earlier phases', ``phase_starts`` holds the iteration at
+    which each phase began, and ``earlier`` the earlier phases' configurations and run facts.
+    """
 
     every: int
     iterations: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     val_psnr: list[float] = field(default_factory=list)
     val_sigma: float = VALIDATION_SIGMA
+    phase_starts: list[int] = field(default_factory=lambda: [0])
+    earlier: list[dict] = field(default_factory=list)
 
 
 def build_model(config: DenoiserConfig) -> nn.Module:
@@ -104,10 +121,24 @@ def run_model(model: nn.Module, noisy: torch.Tensor, sigma: float | torch.Tensor
     return model(noisy, sigma) if isinstance(model, FFDNet) else model(noisy)
 
 
+def _continued_checkpoint(config: DenoiserConfig) -> Checkpoint:
+    """The checkpoint ``config.init_from`` names, checked to hold the network ``config`` describes."""
+    parent = load_denoiser(config.init_from)
+    built = ("architecture", "depth", "channels", "batch_norm", "residual")
+    if any(getattr(parent.config, name) != getattr(config, name) for name in built):
+        raise ValueError(
+            f"{config.init_from} holds a {parent.config.architecture} with depth {parent.config.depth}, "
+            f"{parent.config.channels} channels, batch_norm {parent.config.batch_norm}, residual "
+            f"{parent.config.residual}; the run asks for {config.architecture}, {config.depth}, "
+            f"{config.channels}, {config.batch_norm}, {config.residual}: continue with the same network")
+    return parent
+
+
 class _Run:
     """The state of one training run: what a resumable state file holds."""
 
-    def __init__(self, config: DenoiserConfig, device: torch.device, log_every: int) -> None:
+    def __init__(self, config: DenoiserConfig, device: torch.device, log: TrainingLog,
+                 weights: dict[str, torch.Tensor] | None = None) -> None:
         if config.iterations < 1 or config.batch_size < 1:
             raise ValueError(
                 f"iterations and batch_size must be positive, got {config.iterations} and {config.batch_size}")
@@ -117,12 +148,17 @@ class _Run:
         images = load_training_images(config.images)
         self.sampler = PatchSampler(images, config.patch_size, seed=config.seed)
         self.noise_generator = torch.Generator().manual_seed(config.seed + 1)
-        # fixed validation patches: other crops of the training photos, with noise of their own
-        val_clean = PatchSampler(images, config.patch_size, seed=config.seed + 2).sample(64)
-        self.log = TrainingLog(every=log_every)
-        val_noisy = add_gaussian_noise(val_clean, VALIDATION_SIGMA, torch.Generator().manual_seed(config.seed + 3))
+        self.log = log
+        # fixed validation patches: other crops of the training photos, with noise of their own;
+        # a continued run keeps its first phase's, so that the curve goes on
+        first = _config_from_dict(log.earlier[0]["config"]) if log.earlier else config
+        validation_images = images if first.images == config.images else load_training_images(first.images)
+        val_clean = PatchSampler(validation_images, first.patch_size, seed=first.seed + 2).sample(64)
+        val_noisy = add_gaussian_noise(val_clean, VALIDATION_SIGMA, torch.Generator().manual_seed(first.seed + 3))
         self.val_clean, self.val_noisy = val_clean.to(device), val_noisy.to(device)
         self.model = build_model(config).to(device)
+        if weights is not None:
+            self.model.load_state_dict(weights)
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
@@ -189,14 +225,30 @@ def train_denoiser(config: DenoiserConfig, device: torch.device | str = "cpu", l
             belongs to another configuration.
     """
     device = torch.device(device)
-    run = _Run(config, device, log_every)
+    state = None
     if state_path is not None and Path(state_path).is_file():
         # on the CPU: the generators' states must be CPU tensors; load_state_dict moves the rest
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         if state["config"] != asdict(config):
             raise ValueError(f"{state_path} was written by another configuration: {state['config']}; "
                              "delete it to start this one from scratch")
+    weights = None
+    log = TrainingLog(every=log_every)
+    # a resumed continuation has its earlier phases in the state (--out may have replaced init_from)
+    if state is not None:
+        log = TrainingLog(**state["log"])
+    elif config.init_from:
+        parent = _continued_checkpoint(config)
+        weights = parent.model.state_dict()
+        earlier = [*parent.log.earlier, {"config": _config_to_dict(parent.config), "trained": parent.trained}]
+        log = dataclasses.replace(
+            parent.log, every=log_every, iterations=list(parent.log.iterations), loss=list(parent.log.loss),
+            val_psnr=list(parent.log.val_psnr), earlier=earlier,
+            phase_starts=[*parent.log.phase_starts, sum(phase["config"]["iterations"] for phase in earlier)])
+    run = _Run(config, device, log, weights)
+    if state is not None:
         run.load_state_dict(state)
+    first_logged = run.log.phase_starts[-1]  # iterations of this phase count on from the earlier ones'
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16
                 else contextlib.nullcontext())
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
@@ -224,7 +276,7 @@ def train_denoiser(config: DenoiserConfig, device: torch.device | str = "cpu", l
             with torch.no_grad():
                 val = psnr(run.val_clean, run_model(model, run.val_noisy, VALIDATION_SIGMA).clamp(0, 1))
             model.train()
-            run.log.iterations.append(iteration)
+            run.log.iterations.append(first_logged + iteration)
             run.log.loss.append(sum(run.window) / len(run.window))
             run.log.val_psnr.append(val)
             run.window = []
@@ -251,7 +303,7 @@ def save_checkpoint(path: Path, model: nn.Module, config: DenoiserConfig, log: T
             repeated.
     """
     _save_atomically({
-        "config": {**asdict(config), "images": list(config.images)},
+        "config": _config_to_dict(config),
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "log": asdict(log),
         "trained": {"seconds": seconds, "device": str(device), "torch": str(torch.__version__),
@@ -269,6 +321,42 @@ class Checkpoint:
     log: TrainingLog
     trained: dict
 
+    @property
+    def phases(self) -> list[tuple[DenoiserConfig, dict]]:
+        """``(configuration, run facts)`` of every training phase, first to last (this one)."""
+        earlier = [(_config_from_dict(phase["config"]), phase["trained"]) for phase in self.log.earlier]
+        return [*earlier, (self.config, self.trained)]
+
+    @property
+    def seconds(self) -> float:
+        """Training wall time summed over the phases."""
+        return sum(trained["seconds"] for _, trained in self.phases)
+
+    @property
+    def patches(self) -> int:
+        """Training patches seen, summed over the phases."""
+        return sum(config.iterations * config.batch_size for config, _ in self.phases)
+
+    @property
+    def pixels(self) -> int:
+        """Training pixels seen (patches times their area), summed over the phases."""
+        return sum(config.iterations * config.batch_size * config.patch_size**2 for config, _ in self.phases)
+
+
+def _config_to_dict(config: DenoiserConfig) -> dict:
+    return {**asdict(config), "images": list(config.images)}
+
+
+def _config_from_dict(stored: dict) -> DenoiserConfig:
+    known = {f.name for f in fields(DenoiserConfig)}
+    stored = {key: value for key, value in stored.items() if key in known}
+    # checkpoints from before FFDNet: a DnCNN trained in float32
+    stored.setdefault("architecture", "dncnn")
+    stored.setdefault("final_learning_rate", stored["learning_rate"] / 100)
+    stored.setdefault("bf16", False)
+    stored.setdefault("channels_last", False)
+    return DenoiserConfig(**{**stored, "images": tuple(stored["images"])})
+
 
 def load_denoiser(path: Path | str, device: torch.device | str = "cpu") -> Checkpoint:
     """Read a checkpoint written by ``python -m course_utils.denoiser_training``; the model is in eval mode."""
@@ -278,14 +366,7 @@ def load_denoiser(path: Path | str, device: torch.device | str = "cpu") -> Check
             f"no denoiser checkpoint at {path}; train one with `python -m course_utils.denoiser_training "
             f"--out {path}`")
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    known = {f.name for f in fields(DenoiserConfig)}
-    stored = {key: value for key, value in saved["config"].items() if key in known}
-    # checkpoints from before FFDNet: a DnCNN trained in float32
-    stored.setdefault("architecture", "dncnn")
-    stored.setdefault("final_learning_rate", stored["learning_rate"] / 100)
-    stored.setdefault("bf16", False)
-    stored.setdefault("channels_last", False)
-    config = DenoiserConfig(**{**stored, "images": tuple(stored["images"])})
+    config = _config_from_dict(saved["config"])
     model = build_model(config)
     model.load_state_dict(saved["state_dict"])
     return Checkpoint(model.to(device).eval(), config, TrainingLog(**saved["log"]), saved["trained"])
@@ -313,6 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--images", nargs="+", default=list(defaults.images), metavar="NAME",
                         help="training photos (course_utils.data names; the held-out five are refused)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--init-from", type=Path, default=None, metavar="CHECKPOINT",
+                        help="continue from this checkpoint's weights with the schedule given here (a new phase)")
     parser.add_argument("--log-every", type=int, default=250)
     parser.add_argument("--save-every", type=int, default=500, help="iterations between resumable states")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: course_utils.device)")
@@ -333,17 +416,21 @@ def main(argv: list[str] | None = None) -> int:
         architecture=args.architecture, depth=args.depth, channels=args.channels, iterations=args.iterations,
         batch_size=args.batch_size, patch_size=args.patch_size, sigma_max=args.sigma_max,
         learning_rate=args.learning_rate, final_learning_rate=args.final_learning_rate, bf16=not args.float32,
-        channels_last=not args.no_channels_last, seed=args.seed, images=tuple(args.images))
+        channels_last=not args.no_channels_last, seed=args.seed, images=tuple(args.images),
+        init_from=str(args.init_from) if args.init_from else "")
     state_path = args.out.with_name(args.out.name + ".resume")
     resuming = "resuming from " + str(state_path) if state_path.is_file() else "from scratch"
     print(f"Training {config.architecture} (D={config.depth}, {config.channels} channels) on "
           f"{len(config.images)} photos, sigma in [0, {config.sigma_max:g}], {config.iterations} iterations of "
           f"{config.batch_size} patches {config.patch_size}x{config.patch_size}, "
-          f"{'bfloat16' if config.bf16 else 'float32'}, device {device}, {resuming}")
+          f"{'bfloat16' if config.bf16 else 'float32'}, device {device}, {resuming}"
+          + (f", continuing {config.init_from}" if config.init_from else ""))
     model, log, seconds = train_denoiser(config, device, log_every=args.log_every, state_path=state_path,
                                          save_every=args.save_every)
     command = "python -m course_utils.denoiser_training " + " ".join(argv if argv is not None else sys.argv[1:])
     save_checkpoint(args.out, model, config, log, seconds, device, command)
+    # the checkpoint holds all of it now; a later phase written to the same --out starts clean
+    state_path.unlink(missing_ok=True)
     print(f"Trained in {seconds / 60:.1f} min; validation PSNR at sigma {VALIDATION_SIGMA:g}: "
           f"{log.val_psnr[-1]:.2f} dB; wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
     return 0

@@ -85,7 +85,12 @@ def test_training_command_writes_a_checkpoint_that_records_how_it_was_made(tmp_p
     assert not loaded.config.bf16 and loaded.config.images == ("brick", "moon")
     assert loaded.trained["command"] == "python -m course_utils.denoiser_training " + " ".join(args)
     assert "validation PSNR at sigma 25" in capsys.readouterr().out
-    assert (tmp_path / "cli.pt.resume").is_file()  # a rerun of the same command would resume from it
+    assert not (tmp_path / "cli.pt.resume").exists(), "a finished run leaves only its checkpoint"
+    second = args[:args.index("--iterations")] + ["--iterations", "2", "--init-from", str(out), "--out", str(out)]
+    assert training.main(second) == 0
+    phases = load_denoiser(out).phases
+    assert [config.iterations for config, _ in phases] == [3, 2] and phases[1][0].init_from == str(out)
+    assert "continuing" in capsys.readouterr().out
 
 
 def test_the_shipped_dncnn_records_a_command_that_repeats_it():
@@ -94,3 +99,60 @@ def test_the_shipped_dncnn_records_a_command_that_repeats_it():
     assert args.architecture == "dncnn" and args.depth == checkpoint.config.depth
     assert args.channels == checkpoint.config.channels and args.iterations == checkpoint.config.iterations
     assert args.float32 and args.no_channels_last and tuple(args.images) == checkpoint.config.images
+
+
+def test_a_second_phase_continues_a_checkpoint_and_keeps_every_phase(tmp_path, monkeypatch):
+    first = DenoiserConfig(iterations=8, **TINY)
+    model, log, seconds = train_denoiser(first, log_every=4, progress=False)
+    parent = tmp_path / "phase1.pt"
+    save_checkpoint(parent, model, first, log, seconds, "cpu", "phase one")
+    second = DenoiserConfig(iterations=6, seed=1, learning_rate=1e-4, init_from=str(parent),
+                            **{**TINY, "patch_size": 32})
+    # the second phase starts from the first one's weights: with a zero learning rate it keeps them
+    frozen, _, _ = train_denoiser(dataclasses.replace(second, learning_rate=0.0, final_learning_rate=0.0),
+                                  log_every=3, progress=False)
+    noisy = torch.rand(2, 1, 32, 32)
+    # batch norm's running statistics still move in a frozen run: compare the weights themselves
+    for name, weight in model.state_dict().items():
+        if "running" not in name and "num_batches" not in name:
+            assert torch.equal(weight, frozen.state_dict()[name]), f"{name} did not start from the checkpoint"
+    continued, continued_log, continued_seconds = train_denoiser(second, log_every=3, progress=False)
+    assert continued_log.iterations == [4, 8, 11, 14], "the second phase's iterations count on from the first's"
+    assert continued_log.phase_starts == [0, 8] and continued_log.val_psnr[:2] == log.val_psnr
+    assert [phase["trained"]["command"] for phase in continued_log.earlier] == ["phase one"]
+    child = tmp_path / "phase2.pt"
+    save_checkpoint(child, continued, second, continued_log, continued_seconds, "cpu", "phase two")
+    loaded = load_denoiser(child)
+    assert [config for config, _ in loaded.phases] == [first, second]
+    assert loaded.seconds == pytest.approx(seconds + continued_seconds)
+    assert loaded.patches == 8 * 4 + 6 * 4 and loaded.pixels == 8 * 4 * 24**2 + 6 * 4 * 32**2
+    run = training.run_model
+    torch.testing.assert_close(run(loaded.model, noisy, 25.0), run(continued, noisy, 25.0))
+    # resuming a second phase needs only its state: here --out has replaced the first phase's file
+    state = tmp_path / "phase2.pt.resume"
+    real_noise = training.add_gaussian_noise
+    draws = {"count": 0}
+
+    def noise_then_stop(*args, **kwargs):
+        draws["count"] += 1
+        if draws["count"] == 6:
+            raise KeyboardInterrupt
+        return real_noise(*args, **kwargs)
+
+    monkeypatch.setattr(training, "add_gaussian_noise", noise_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train_denoiser(second, log_every=3, progress=False, state_path=state, save_every=2)
+    monkeypatch.setattr(training, "add_gaussian_noise", real_noise)
+    parent.write_bytes(child.read_bytes())
+    resumed, resumed_log, _ = train_denoiser(second, log_every=3, progress=False, state_path=state)
+    for (name, expected), actual in zip(continued.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(expected, actual), f"{name} differs after resuming the second phase"
+    assert resumed_log == continued_log
+
+
+def test_a_second_phase_needs_the_same_network():
+    with pytest.raises(FileNotFoundError, match="no denoiser checkpoint"):
+        train_denoiser(DenoiserConfig(iterations=1, init_from="missing.pt", **TINY), progress=False)
+    wider = DenoiserConfig(iterations=1, init_from=str(DNCNN_CHECKPOINT), **{**TINY, "architecture": "dncnn"})
+    with pytest.raises(ValueError, match="continue with the same network"):
+        train_denoiser(wider, progress=False)
