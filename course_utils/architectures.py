@@ -1,8 +1,8 @@
 """Classic CNN architectures, as plain modules (chapter 2).
 
-Constructor arguments use the papers' terms. Layers carry the names published per-layer tables use
-(``conv1``, ``pool1``, ``fc1`` ...) so that a :func:`course_utils.summary.summarize` table reads
-like the printed one.
+Constructor arguments use the papers' terms. Layers carry the names
+published per-layer tables use (``conv1``, ``pool1``, ``fc1`` ...) so that a
+:func:`course_utils.summary.summarize` table reads like the printed one.
 """
 
 from __future__ import annotations
@@ -13,12 +13,84 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-#: VGG configurations (Simonyan & Zisserman 2014, table 1), channels of 3x3 convs, "M" = 2x2 max pool.
+#: VGG configurations (Simonyan & Zisserman 2014, table 1), channels of 3x3
+#: convs, "M" = 2x2 max pool.
 VGG_CONFIGS: dict[str, list[int | str]] = {
-    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+    "vgg11": [
+        64,
+        "M",
+        128,
+        "M",
+        256,
+        256,
+        "M",
+        512,
+        512,
+        "M",
+        512,
+        512,
+        "M",
+    ],
+    "vgg13": [
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        "M",
+        512,
+        512,
+        "M",
+        512,
+        512,
+        "M",
+    ],
+    "vgg16": [
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        "M",
+    ],
+    "vgg19": [
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+    ],
     # the course notes' dog/cat classifier: pools after conv 2, 4 and 5
     "vgg7": [32, 64, "M", 128, 128, "M", 256, "M"],
 }
@@ -38,22 +110,30 @@ class LeNet5(nn.Module):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
         super().__init__()
-        self.features = nn.Sequential(OrderedDict([
-            ("c1", nn.Conv2d(in_channels, 6, kernel_size=5)),
-            ("tanh1", nn.Tanh()),
-            ("s2", nn.AvgPool2d(2)),
-            ("c3", nn.Conv2d(6, 16, kernel_size=5)),
-            ("tanh3", nn.Tanh()),
-            ("s4", nn.AvgPool2d(2)),
-            ("c5", nn.Conv2d(16, 120, kernel_size=5)),
-            ("tanh5", nn.Tanh()),
-        ]))
-        self.classifier = nn.Sequential(OrderedDict([
-            ("flatten", nn.Flatten()),
-            ("f6", nn.Linear(120, 84)),
-            ("tanh6", nn.Tanh()),
-            ("output", nn.Linear(84, num_classes)),
-        ]))
+        self.features = nn.Sequential(
+            OrderedDict(
+                [
+                    ("c1", nn.Conv2d(in_channels, 6, kernel_size=5)),
+                    ("tanh1", nn.Tanh()),
+                    ("s2", nn.AvgPool2d(2)),
+                    ("c3", nn.Conv2d(6, 16, kernel_size=5)),
+                    ("tanh3", nn.Tanh()),
+                    ("s4", nn.AvgPool2d(2)),
+                    ("c5", nn.Conv2d(16, 120, kernel_size=5)),
+                    ("tanh5", nn.Tanh()),
+                ]
+            )
+        )
+        self.classifier = nn.Sequential(
+            OrderedDict(
+                [
+                    ("flatten", nn.Flatten()),
+                    ("f6", nn.Linear(120, 84)),
+                    ("tanh6", nn.Tanh()),
+                    ("output", nn.Linear(84, num_classes)),
+                ]
+            )
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)
@@ -77,32 +157,53 @@ class AlexNet(nn.Module):
         self, num_classes: int = 1000, dropout: float = 0.5
     ) -> None:
         super().__init__()
-        self.features = nn.Sequential(OrderedDict([
-            ("conv1",
-             nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2)),
-            ("relu1", nn.ReLU(inplace=True)),
-            ("pool1", nn.MaxPool2d(kernel_size=3, stride=2)),
-            ("conv2", nn.Conv2d(64, 192, kernel_size=5, padding=2)),
-            ("relu2", nn.ReLU(inplace=True)),
-            ("pool2", nn.MaxPool2d(kernel_size=3, stride=2)),
-            ("conv3", nn.Conv2d(192, 384, kernel_size=3, padding=1)),
-            ("relu3", nn.ReLU(inplace=True)),
-            ("conv4", nn.Conv2d(384, 256, kernel_size=3, padding=1)),
-            ("relu4", nn.ReLU(inplace=True)),
-            ("conv5", nn.Conv2d(256, 256, kernel_size=3, padding=1)),
-            ("relu5", nn.ReLU(inplace=True)),
-            ("pool3", nn.MaxPool2d(kernel_size=3, stride=2)),
-        ]))
-        self.classifier = nn.Sequential(OrderedDict([
-            ("flatten", nn.Flatten()),
-            ("dropout1", nn.Dropout(dropout)),
-            ("fc1", nn.Linear(256 * 6 * 6, 4096)),
-            ("relu6", nn.ReLU(inplace=True)),
-            ("dropout2", nn.Dropout(dropout)),
-            ("fc2", nn.Linear(4096, 4096)),
-            ("relu7", nn.ReLU(inplace=True)),
-            ("fc3", nn.Linear(4096, num_classes)),
-        ]))
+        self.features = nn.Sequential(
+            OrderedDict(
+                [
+                    (
+                        "conv1",
+                        nn.Conv2d(
+                            3, 64, kernel_size=11, stride=4, padding=2
+                        ),
+                    ),
+                    ("relu1", nn.ReLU(inplace=True)),
+                    ("pool1", nn.MaxPool2d(kernel_size=3, stride=2)),
+                    ("conv2", nn.Conv2d(64, 192, kernel_size=5, padding=2)),
+                    ("relu2", nn.ReLU(inplace=True)),
+                    ("pool2", nn.MaxPool2d(kernel_size=3, stride=2)),
+                    (
+                        "conv3",
+                        nn.Conv2d(192, 384, kernel_size=3, padding=1),
+                    ),
+                    ("relu3", nn.ReLU(inplace=True)),
+                    (
+                        "conv4",
+                        nn.Conv2d(384, 256, kernel_size=3, padding=1),
+                    ),
+                    ("relu4", nn.ReLU(inplace=True)),
+                    (
+                        "conv5",
+                        nn.Conv2d(256, 256, kernel_size=3, padding=1),
+                    ),
+                    ("relu5", nn.ReLU(inplace=True)),
+                    ("pool3", nn.MaxPool2d(kernel_size=3, stride=2)),
+                ]
+            )
+        )
+        self.classifier = nn.Sequential(
+            OrderedDict(
+                [
+                    ("flatten", nn.Flatten()),
+                    ("dropout1", nn.Dropout(dropout)),
+                    ("fc1", nn.Linear(256 * 6 * 6, 4096)),
+                    ("relu6", nn.ReLU(inplace=True)),
+                    ("dropout2", nn.Dropout(dropout)),
+                    ("fc2", nn.Linear(4096, 4096)),
+                    ("relu7", nn.ReLU(inplace=True)),
+                    ("fc3", nn.Linear(4096, num_classes)),
+                ]
+            )
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)
@@ -144,11 +245,13 @@ def vgg_features(
 
 
 class VGG(nn.Module):
-    """VGG net: :func:`vgg_features`, adaptive average pooling to ``pool_size``, then FC layers.
+    """VGG net: :func:`vgg_features`, adaptive average pooling to
+    ``pool_size``, then FC layers.
 
-    ``hidden`` lists the widths of the hidden FC layers (4096, 4096 in the paper). The
-    adaptive pool makes the classifier independent of the input size; at 224x224 input it
-    does nothing for VGG-16/19 (the features are already 7x7).
+    ``hidden`` lists the widths of the hidden FC layers (4096, 4096 in the
+    paper). The adaptive pool makes the classifier independent of the input
+    size; at 224x224 input it does nothing for VGG-16/19 (the features are
+    already 7x7).
 
     Args:
         config: the convolutional layers in order: an ``int`` is a 3x3 conv
@@ -203,22 +306,40 @@ class VGG(nn.Module):
         self.classifier = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # flatten outside the classifier so that torchvision's VGG state dicts load unchanged
-        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+        # flatten outside the classifier so that torchvision's VGG state
+        # dicts load unchanged
+        return self.classifier(
+            torch.flatten(self.avgpool(self.features(x)), 1)
+        )
 
 
-def vgg(name: str, num_classes: int = 1000, batch_norm: bool = False) -> VGG:
-    """VGG-11/13/16/19 as in the paper, or ``"vgg7"``, the course notes' dog/cat classifier.
+def vgg(
+    name: str, num_classes: int = 1000, batch_norm: bool = False
+) -> VGG:
+    """VGG-11/13/16/19 as in the paper, or ``"vgg7"``, the course notes'
+    dog/cat classifier.
 
-    VGG-7 has 5 conv layers, global average pooling to 4x4, FC 4096->512 and one logit
-    (apply a sigmoid, or train with ``BCEWithLogitsLoss``): 2,634,177 parameters, the sum of
-    the notes' per-layer counts (their printed total, 2,634,167, drops 10 in the addition).
+    VGG-7 has 5 conv layers, global average pooling to 4x4, FC 4096->512 and
+    one logit (apply a sigmoid, or train with ``BCEWithLogitsLoss``):
+    2,634,177 parameters, the sum of the notes' per-layer counts (their
+    printed total, 2,634,167, drops 10 in the addition).
     """
     if name not in VGG_CONFIGS:
-        raise ValueError(f"unknown VGG {name!r}; expected one of {sorted(VGG_CONFIGS)}")
+        raise ValueError(
+            f"unknown VGG {name!r}; expected one of {sorted(VGG_CONFIGS)}"
+        )
     if name == "vgg7":
-        return VGG(VGG_CONFIGS[name], num_classes=1, hidden=(512,), pool_size=4, dropout=0.0, batch_norm=batch_norm)
-    return VGG(VGG_CONFIGS[name], num_classes=num_classes, batch_norm=batch_norm)
+        return VGG(
+            VGG_CONFIGS[name],
+            num_classes=1,
+            hidden=(512,),
+            pool_size=4,
+            dropout=0.0,
+            batch_norm=batch_norm,
+        )
+    return VGG(
+        VGG_CONFIGS[name], num_classes=num_classes, batch_norm=batch_norm
+    )
 
 
 class InceptionModule(nn.Module):
@@ -303,5 +424,14 @@ class InceptionModule(nn.Module):
         return torch.cat(outputs, dim=1)
 
 
-#: GoogLeNet's module 3a, 28x28x192 in, 64 + 128 + 32 + 32 = 256 channels out.
-INCEPTION_3A = dict(in_channels=192, ch1x1=64, ch3x3red=96, ch3x3=128, ch5x5red=16, ch5x5=32, pool_proj=32)
+#: GoogLeNet's module 3a, 28x28x192 in, 64 + 128 + 32 + 32 = 256 channels
+#: out.
+INCEPTION_3A = dict(
+    in_channels=192,
+    ch1x1=64,
+    ch3x3red=96,
+    ch3x3=128,
+    ch5x5red=16,
+    ch5x5=32,
+    pool_proj=32,
+)

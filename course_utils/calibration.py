@@ -1,11 +1,14 @@
-"""Is a classifier's confidence its accuracy? Reliability diagrams, ECE and temperature scaling (chapter 8).
+"""Is a classifier's confidence its accuracy? Reliability diagrams, ECE and
+temperature scaling (chapter 8).
 
-A classifier is *calibrated* when, among the predictions it makes with confidence about
-0.8, about 80 % are right. :func:`reliability` sorts predictions into confidence bins and
-compares each bin's mean confidence with its accuracy; the expected calibration error
-(ECE, Guo et al. 2017) is the count-weighted mean gap. :func:`fit_temperature` finds the
-single temperature :math:`T` that makes ``softmax(logits / T)`` best calibrated on held-out
-data (minimum negative log-likelihood), without changing any prediction.
+A classifier is *calibrated* when, among the predictions it makes with
+confidence about 0.8, about 80 % are right. :func:`reliability` sorts
+predictions into confidence bins and compares each bin's mean confidence
+with its accuracy; the expected calibration error (ECE, Guo et al. 2017) is
+the count-weighted mean gap. :func:`fit_temperature` finds the single
+temperature :math:`T` that makes ``softmax(logits / T)`` best calibrated on
+held-out data (minimum negative log-likelihood), without changing any
+prediction.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from matplotlib.axes import Axes
 
 @dataclass
 class Reliability:
-    """Per-bin mean confidence, accuracy and count (empty bins hold NaN), and the ECE."""
+    """Per-bin mean confidence, accuracy and count (empty bins hold NaN),
+    and the ECE."""
 
     edges: np.ndarray  # (bins + 1,)
     confidence: np.ndarray  # (bins,)
@@ -32,7 +36,9 @@ class Reliability:
 def _check(probabilities: torch.Tensor, labels: torch.Tensor) -> None:
     if probabilities.ndim != 2 or labels.shape != probabilities.shape[:1]:
         raise ValueError(
-            f"expected probabilities (N, K) and labels (N,), got {tuple(probabilities.shape)} and {tuple(labels.shape)}")
+            "expected probabilities (N, K) and labels (N,), got "
+            f"{tuple(probabilities.shape)} and {tuple(labels.shape)}"
+        )
     if len(labels) == 0:
         raise ValueError("no predictions to bin")
 
@@ -100,17 +106,35 @@ def fit_temperature(
     return float(log_t.detach().exp())
 
 
-def plot_reliability(diagrams: dict[str, Reliability], ax: Axes | None = None) -> Axes:
-    """Accuracy against confidence per bin for each labelled diagram, with the diagonal of perfect calibration."""
+def plot_reliability(
+    diagrams: dict[str, Reliability], ax: Axes | None = None
+) -> Axes:
+    """Accuracy against confidence per bin for each labelled diagram,
+    with the diagonal of perfect calibration."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", label="perfectly calibrated")
+    ax.plot(
+        [0, 1],
+        [0, 1],
+        color="0.6",
+        linestyle="--",
+        label="perfectly calibrated",
+    )
     for label, diagram in diagrams.items():
         filled = diagram.count > 0
-        ax.plot(diagram.confidence[filled], diagram.accuracy[filled], marker="o",
-                label=f"{label} (ECE {diagram.ece:.3f})")
-    ax.set(xlabel="confidence (top-class probability)", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+        ax.plot(
+            diagram.confidence[filled],
+            diagram.accuracy[filled],
+            marker="o",
+            label=f"{label} (ECE {diagram.ece:.3f})",
+        )
+    ax.set(
+        xlabel="confidence (top-class probability)",
+        ylabel="accuracy",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     ax.legend(loc="upper left", fontsize="small")
     return ax

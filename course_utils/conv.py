@@ -1,13 +1,18 @@
 r"""Convolution arithmetic (chapter 1; used again in chapters 2 and 5).
 
-For one spatial dimension of size :math:`n`, kernel :math:`f`, padding :math:`p` on each
-side, stride :math:`s` and dilation :math:`d` (effective kernel :math:`d(f-1)+1`)
+For one spatial dimension of size :math:`n`, kernel :math:`f`, padding
+:math:`p` on each side, stride :math:`s` and dilation :math:`d` (effective
+kernel :math:`d(f-1)+1`)
 
-.. math:: n_\text{out} = \left\lfloor \frac{n + 2p - d(f-1) - 1}{s} \right\rfloor + 1,
+.. math::
 
-which for :math:`d = 1` is the familiar :math:`\lfloor (n+2p-f)/s \rfloor + 1`. The
-functions follow PyTorch's conventions exactly (``nn.Conv2d``, ``nn.MaxPool2d``,
-``nn.AvgPool2d``) and raise ``ValueError`` naming the offending values on bad input.
+    n_\text{out} = \left\lfloor \frac{n + 2p - d(f-1) - 1}{s} \right\rfloor
+    + 1,
+
+which for :math:`d = 1` is the familiar :math:`\lfloor (n+2p-f)/s \rfloor +
+1`. The functions follow PyTorch's conventions exactly (``nn.Conv2d``,
+``nn.MaxPool2d``, ``nn.AvgPool2d``) and raise ``ValueError`` naming the
+offending values on bad input.
 """
 
 from __future__ import annotations
@@ -20,11 +25,16 @@ from typing import Any
 
 def _as_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer, got the boolean {value!r}")
+        raise ValueError(
+            f"{name} must be an integer, got the boolean {value!r}"
+        )
     try:
         number = operator.index(value)
     except TypeError:
-        raise ValueError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}") from None
+        raise ValueError(
+            f"{name} must be an integer, got {value!r} of type "
+            f"{type(value).__name__}"
+        ) from None
     if number < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {number}")
     return number
@@ -106,11 +116,13 @@ def pool_output_size(
     *,
     ceil_mode: bool = False,
 ) -> int:
-    """Output length of max or average pooling along one dimension (``nn.MaxPool2d`` rules).
+    """Output length of max or average pooling along one dimension
+    (``nn.MaxPool2d`` rules).
 
-    ``stride`` defaults to ``kernel_size`` as in PyTorch. Padding may be at most half the
-    kernel size (PyTorch checks the undilated size). With ``ceil_mode`` the last window may run past the input, but it
-    must start inside the input or its left padding (so a window larger than the input
+    ``stride`` defaults to ``kernel_size`` as in PyTorch. Padding may be at
+    most half the kernel size (PyTorch checks the undilated size). With
+    ``ceil_mode`` the last window may run past the input, but it must start
+    inside the input or its left padding (so a window larger than the input
     can still give one output).
 
     Args:
@@ -140,28 +152,34 @@ def pool_output_size(
     span = d * (f - 1) + 1
     if 2 * p > f:
         raise ValueError(
-            f"pooling padding must be at most half the kernel size; got padding {p} with kernel_size {f}"
+            "pooling padding must be at most half the kernel size; got "
+            f"padding {p} with kernel_size {f}"
         )
     covered = n + 2 * p - span
     out = (covered + (s - 1 if ceil_mode else 0)) // s + 1
     if ceil_mode and (out - 1) * s >= n + p:
-        out -= 1  # PyTorch drops a last window that would start in the right padding
+        # PyTorch drops a last window that would start in the right padding
+        out -= 1
     if out < 1:
         raise ValueError(
-            f"pooling window (effective size {span}) is larger than the padded input "
-            f"(size {n} + 2*padding {p} = {n + 2 * p}) and ceil_mode={ceil_mode} leaves no output"
+            f"pooling window (effective size {span}) is larger than the "
+            f"padded input (size {n} + 2*padding {p} = {n + 2 * p}) and "
+            f"ceil_mode={ceil_mode} leaves no output"
         )
     return out
 
 
 def same_padding(kernel_size: int, dilation: int = 1) -> int:
-    """Padding per side that keeps the size at stride 1: ``(f - 1) / 2`` for odd ``f``."""
+    """Padding per side that keeps the size at stride 1: ``(f - 1) / 2``
+    for odd ``f``."""
     span = effective_kernel_size(kernel_size, dilation)
     if span % 2 == 0:
         raise ValueError(
-            f"'same' padding needs an odd effective kernel size, got {span} (kernel_size "
-            f"{kernel_size}, dilation {dilation}): an even kernel has no centre pixel, so it "
-            f"would need {(span - 1) // 2} pixel(s) on one side and {span // 2} on the other"
+            "'same' padding needs an odd effective kernel size, got "
+            f"{span} (kernel_size {kernel_size}, dilation {dilation}): an "
+            "even kernel has no centre pixel, so it would need "
+            f"{(span - 1) // 2} pixel(s) on one side and {span // 2} on "
+            "the other"
         )
     return (span - 1) // 2
 
@@ -175,7 +193,8 @@ def conv2d_output_shape(
     *,
     exact: bool = False,
 ) -> tuple[int, int]:
-    """(height, width) after a 2-D convolution; each argument is an int or an (h, w) pair.
+    """(height, width) after a 2-D convolution; each argument is an int or
+    an (h, w) pair.
 
     Applies :func:`conv_output_size` to the height and to the width.
 
@@ -199,34 +218,60 @@ def conv2d_output_shape(
     def pair(name: str, value: int | Sequence[int]) -> tuple[int, int]:
         if isinstance(value, Sequence):
             if len(value) != 2:
-                raise ValueError(f"{name} must be an int or a (height, width) pair, got {value!r}")
+                raise ValueError(
+                    f"{name} must be an int or a (height, width) pair, "
+                    f"got {value!r}"
+                )
             return value[0], value[1]
         return value, value
 
     if not isinstance(input_hw, Sequence) or len(input_hw) != 2:
-        raise ValueError(f"input_hw must be a (height, width) pair, got {input_hw!r}")
-    k, s, p, d = (pair(n, v) for n, v in
-                  (("kernel_size", kernel_size), ("stride", stride), ("padding", padding), ("dilation", dilation)))
+        raise ValueError(
+            f"input_hw must be a (height, width) pair, got {input_hw!r}"
+        )
+    k, s, p, d = (
+        pair(n, v)
+        for n, v in (
+            ("kernel_size", kernel_size),
+            ("stride", stride),
+            ("padding", padding),
+            ("dilation", dilation),
+        )
+    )
     return tuple(  # type: ignore[return-value]
-        conv_output_size(input_hw[i], k[i], s[i], p[i], d[i], exact=exact) for i in range(2)
+        conv_output_size(input_hw[i], k[i], s[i], p[i], d[i], exact=exact)
+        for i in range(2)
     )
 
 
 def _layer_geometry(layer: Any) -> tuple[int, int, int]:
-    """(kernel, stride, dilation) of a tuple ``(f, s)``/``(f, s, d)`` or a conv/pool module."""
+    """(kernel, stride, dilation) of a tuple ``(f, s)``/``(f, s, d)`` or
+    a conv/pool module."""
     if isinstance(layer, tuple):
         if len(layer) not in (2, 3):
-            raise ValueError(f"a layer tuple must be (kernel, stride) or (kernel, stride, dilation), got {layer!r}")
+            raise ValueError(
+                "a layer tuple must be (kernel, stride) or (kernel, "
+                f"stride, dilation), got {layer!r}"
+            )
         kernel, stride, dilation = (*layer, 1) if len(layer) == 2 else layer
     elif hasattr(layer, "kernel_size"):
+
         def first(value: Any) -> Any:
             return value[0] if isinstance(value, tuple) else value
+
         kernel = first(layer.kernel_size)
         stride = first(getattr(layer, "stride", None) or kernel)
         dilation = first(getattr(layer, "dilation", 1))
     else:
-        raise ValueError(f"cannot read kernel/stride from {layer!r}; pass (kernel, stride[, dilation]) tuples")
-    return (_as_int("kernel_size", kernel, 1), _as_int("stride", stride, 1), _as_int("dilation", dilation, 1))
+        raise ValueError(
+            f"cannot read kernel/stride from {layer!r}; pass (kernel, "
+            "stride[, dilation]) tuples"
+        )
+    return (
+        _as_int("kernel_size", kernel, 1),
+        _as_int("stride", stride, 1),
+        _as_int("dilation", dilation, 1),
+    )
 
 
 def receptive_fields(layers: Iterable[Any]) -> list[int]:
@@ -302,17 +347,25 @@ def conv2d_params(
     return weights + (c_out if bias else 0)
 
 
-def linear_params(in_features: int, out_features: int, bias: bool = True) -> int:
-    """Learnable parameters of ``nn.Linear``: ``in * out`` weights + ``out`` biases."""
+def linear_params(
+    in_features: int, out_features: int, bias: bool = True
+) -> int:
+    """Learnable parameters of ``nn.Linear``: ``in * out`` weights +
+    ``out`` biases."""
     n_in = _as_int("in_features", in_features, 1)
     n_out = _as_int("out_features", out_features, 1)
     return n_in * n_out + (n_out if bias else 0)
 
 
 def conv2d_macs(
-    in_channels: int, out_hw: Sequence[int], out_channels: int, kernel_size: int | Sequence[int], groups: int = 1
+    in_channels: int,
+    out_hw: Sequence[int],
+    out_channels: int,
+    kernel_size: int | Sequence[int],
+    groups: int = 1,
 ) -> int:
-    """Multiply-accumulates of a convolution (no bias): output volume x filter volume.
+    """Multiply-accumulates of a convolution (no bias): output volume x
+    filter volume.
 
     Args:
         in_channels: c_in, channels of the input (≥ 1).
@@ -329,5 +382,14 @@ def conv2d_macs(
     Raises:
         ValueError: as :func:`conv2d_params` raises.
     """
-    per_output = conv2d_params(in_channels, out_channels, kernel_size, bias=False, groups=groups) // out_channels
+    per_output = (
+        conv2d_params(
+            in_channels,
+            out_channels,
+            kernel_size,
+            bias=False,
+            groups=groups,
+        )
+        // out_channels
+    )
     return math.prod(out_hw) * out_channels * per_output

@@ -1,9 +1,10 @@
 """DenseNet-BC (chapter 5): dense layers, dense blocks and transitions.
 
-Names follow torchvision's ``DenseNet`` (``features.denseblock1.denselayer1.norm1`` ...), so
-its state dicts load unchanged. Channel arithmetic: a block of ``L`` layers with growth rate
-``k`` turns ``c`` channels into ``c + L k``; a transition with compression ``theta`` turns
-``c`` into ``floor(theta c)`` and halves the resolution.
+Names follow torchvision's ``DenseNet``
+(``features.denseblock1.denselayer1.norm1`` ...), so its state dicts load
+unchanged. Channel arithmetic: a block of ``L`` layers with growth rate
+``k`` turns ``c`` channels into ``c + L k``; a transition with compression
+``theta`` turns ``c`` into ``floor(theta c)`` and halves the resolution.
 """
 
 from __future__ import annotations
@@ -33,9 +34,7 @@ class DenseLayer(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
         self.norm2 = nn.BatchNorm2d(width)
         self.relu2 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(
-            width, growth_rate, 3, padding=1, bias=False
-        )
+        self.conv2 = nn.Conv2d(width, growth_rate, 3, padding=1, bias=False)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         out = self.norm1(features)
@@ -48,7 +47,8 @@ class DenseLayer(nn.Module):
 
 
 class DenseBlock(nn.ModuleDict):
-    """``num_layers`` dense layers; each sees the concatenation of the block input and all earlier outputs.
+    """``num_layers`` dense layers; each sees the concatenation of the block
+    input and all earlier outputs.
 
     Args:
         num_layers: L, the number of :class:`DenseLayer` s.
@@ -63,10 +63,21 @@ class DenseBlock(nn.ModuleDict):
           ``out_channels``.
     """
 
-    def __init__(self, num_layers: int, in_channels: int, growth_rate: int, bn_size: int = 4) -> None:
+    def __init__(
+        self,
+        num_layers: int,
+        in_channels: int,
+        growth_rate: int,
+        bn_size: int = 4,
+    ) -> None:
         super().__init__()
         for i in range(num_layers):
-            self.add_module(f"denselayer{i + 1}", DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size))
+            self.add_module(
+                f"denselayer{i + 1}",
+                DenseLayer(
+                    in_channels + i * growth_rate, growth_rate, bn_size
+                ),
+            )
         self.out_channels = in_channels + num_layers * growth_rate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,11 +107,12 @@ class Transition(nn.Sequential):
 
 
 class DenseNet(nn.Module):
-    """DenseNet-BC; the defaults are DenseNet-121 (k = 32, blocks of 6, 12, 24, 16 layers, theta = 0.5).
+    """DenseNet-BC; the defaults are DenseNet-121 (k = 32, blocks of 6, 12,
+    24, 16 layers, theta = 0.5).
 
     A 7x7 stride-2 conv and a 3x3 stride-2 max pool, the dense blocks with a
-    :class:`Transition` between consecutive ones, BN-ReLU, global average pooling and one
-    linear layer.
+    :class:`Transition` between consecutive ones, BN-ReLU, global average
+    pooling and one linear layer.
 
     Args:
         growth_rate: k, channels each dense layer adds. Default: 32.
@@ -121,17 +133,32 @@ class DenseNet(nn.Module):
         - Output: ``(N, num_classes)``.
     """
 
-    def __init__(self, growth_rate: int = 32, block_config: Sequence[int] = (6, 12, 24, 16),
-                 num_init_features: int = 64, bn_size: int = 4, compression: float = 0.5,
-                 num_classes: int = 1000) -> None:
+    def __init__(
+        self,
+        growth_rate: int = 32,
+        block_config: Sequence[int] = (6, 12, 24, 16),
+        num_init_features: int = 64,
+        bn_size: int = 4,
+        compression: float = 0.5,
+        num_classes: int = 1000,
+    ) -> None:
         super().__init__()
         if not 0.0 < compression <= 1.0:
-            raise ValueError(f"compression theta lies in (0, 1], got {compression}")
+            raise ValueError(
+                f"compression theta lies in (0, 1], got {compression}"
+            )
         self.features = nn.Sequential()
-        self.features.add_module("conv0", nn.Conv2d(3, num_init_features, 7, stride=2, padding=3, bias=False))
+        self.features.add_module(
+            "conv0",
+            nn.Conv2d(
+                3, num_init_features, 7, stride=2, padding=3, bias=False
+            ),
+        )
         self.features.add_module("norm0", nn.BatchNorm2d(num_init_features))
         self.features.add_module("relu0", nn.ReLU(inplace=True))
-        self.features.add_module("pool0", nn.MaxPool2d(3, stride=2, padding=1))
+        self.features.add_module(
+            "pool0", nn.MaxPool2d(3, stride=2, padding=1)
+        )
         channels = num_init_features
         for i, num_layers in enumerate(block_config, start=1):
             block = DenseBlock(num_layers, channels, growth_rate, bn_size)
@@ -139,11 +166,15 @@ class DenseNet(nn.Module):
             channels = block.out_channels
             if i < len(block_config):
                 reduced = int(channels * compression)
-                self.features.add_module(f"transition{i}", Transition(channels, reduced))
+                self.features.add_module(
+                    f"transition{i}", Transition(channels, reduced)
+                )
                 channels = reduced
         self.features.add_module("norm5", nn.BatchNorm2d(channels))
         self.classifier = nn.Linear(channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.features(x))
-        return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+        return self.classifier(
+            torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+        )

@@ -1,12 +1,14 @@
 """Localization and detection on canvases of real digits (chapter 9).
 
-- :func:`make_canvases`: a seeded composition of real MNIST digits on empty canvases, each at
-  its own random scale and position, with their tight bounding boxes and labels; some
-  canvases are left empty (an image with no object is a case a detector must handle).
+- :func:`make_canvases`: a seeded composition of real MNIST digits on empty
+  canvases, each at its own random scale and position, with their tight
+  bounding boxes and labels; some canvases are left empty (an image with no
+  object is a case a detector must handle).
 - :func:`draw_boxes`: boxes, labels and scores drawn on a matplotlib axis.
-- :func:`average_precision`: PASCAL VOC / COCO-style mean average precision at one IoU
-  threshold, with COCO's greedy matching and 101-point interpolation, so that it agrees with
-  ``torchmetrics``' ``MeanAveragePrecision`` (which runs COCO's own evaluation code).
+- :func:`average_precision`: PASCAL VOC / COCO-style mean average precision
+  at one IoU threshold, with COCO's greedy matching and 101-point
+  interpolation, so that it agrees with ``torchmetrics``'
+  ``MeanAveragePrecision`` (which runs COCO's own evaluation code).
 
 Boxes are (x1, y1, x2, y2) in pixels, x to the right and y down.
 """
@@ -24,7 +26,8 @@ from torchvision.ops import box_iou
 
 @dataclass
 class Canvases:
-    """Canvases (N, 1, size, size) in [0, 1], and per canvas its boxes (k, 4) and labels (k,)."""
+    """Canvases (N, 1, size, size) in [0, 1], and per canvas its boxes
+    (k, 4) and labels (k,)."""
 
     images: torch.Tensor
     boxes: list[torch.Tensor]
@@ -32,18 +35,27 @@ class Canvases:
     description: str
 
 
-def _tight_box(digit: torch.Tensor, threshold: float) -> tuple[int, int, int, int]:
+def _tight_box(
+    digit: torch.Tensor, threshold: float
+) -> tuple[int, int, int, int]:
     rows = torch.nonzero(digit.amax(dim=1) > threshold).flatten()
     cols = torch.nonzero(digit.amax(dim=0) > threshold).flatten()
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def make_canvases(
-    images: torch.Tensor, labels: torch.Tensor, count: int, size: int = 56, digits: tuple[int, int] = (0, 1),
-    scale: tuple[float, float] = (0.7, 1.4), max_overlap: float = 0.1, ink_threshold: float = 0.3,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    count: int,
+    size: int = 56,
+    digits: tuple[int, int] = (0, 1),
+    scale: tuple[float, float] = (0.7, 1.4),
+    max_overlap: float = 0.1,
+    ink_threshold: float = 0.3,
     generator: torch.Generator | None = None,
 ) -> Canvases:
-    """``count`` canvases, each holding between ``digits[0]`` and ``digits[1]`` digits (uniform).
+    """``count`` canvases, each holding between ``digits[0]`` and
+    ``digits[1]`` digits (uniform).
 
     Args:
         images: source digits (M, 1, 28, 28) in [0, 1].
@@ -73,45 +85,100 @@ def make_canvases(
             if ``count`` < 1 or ``digits`` is not an ordered pair ≥ 0, or if
             the largest zoomed digit does not fit on the canvas.
     """
-    if images.ndim != 4 or images.shape[1] != 1 or len(images) != len(labels):
-        raise ValueError(f"expected images (M, 1, H, W) with one label each, got {tuple(images.shape)} and {tuple(labels.shape)}")
+    if (
+        images.ndim != 4
+        or images.shape[1] != 1
+        or len(images) != len(labels)
+    ):
+        raise ValueError(
+            "expected images (M, 1, H, W) with one label each, got "
+            f"{tuple(images.shape)} and {tuple(labels.shape)}"
+        )
     if not 0 <= digits[0] <= digits[1] or count < 1:
-        raise ValueError(f"expected count >= 1 and 0 <= digits[0] <= digits[1], got count={count}, digits={digits}")
+        raise ValueError(
+            "expected count >= 1 and 0 <= digits[0] <= digits[1], got "
+            f"count={count}, digits={digits}"
+        )
     largest = round(images.shape[-1] * scale[1])
     if largest > size:
-        raise ValueError(f"a digit zoomed by {scale[1]} is {largest} pixels, larger than the {size}-pixel canvas")
+        raise ValueError(
+            f"a digit zoomed by {scale[1]} is {largest} pixels, larger "
+            f"than the {size}-pixel canvas"
+        )
     canvases = torch.zeros(count, 1, size, size)
     all_boxes, all_labels = [], []
     for index in range(count):
         boxes, classes = [], []
-        k = int(torch.randint(digits[0], digits[1] + 1, (1,), generator=generator))
+        k = int(
+            torch.randint(
+                digits[0], digits[1] + 1, (1,), generator=generator
+            )
+        )
         for _ in range(k):
-            source = int(torch.randint(len(images), (1,), generator=generator))
-            zoom = float(torch.rand(1, generator=generator)) * (scale[1] - scale[0]) + scale[0]
+            source = int(
+                torch.randint(len(images), (1,), generator=generator)
+            )
+            zoom = (
+                float(torch.rand(1, generator=generator))
+                * (scale[1] - scale[0])
+                + scale[0]
+            )
             side = round(images.shape[-1] * zoom)
-            digit = F.interpolate(images[source:source + 1], size=(side, side), mode="bilinear", align_corners=False)[0, 0]
+            digit = F.interpolate(
+                images[source : source + 1],
+                size=(side, side),
+                mode="bilinear",
+                align_corners=False,
+            )[0, 0]
             digit = digit.clamp(0, 1)
             x1, y1, x2, y2 = _tight_box(digit, ink_threshold)
             for _attempt in range(20):
-                top = int(torch.randint(0, size - side + 1, (1,), generator=generator))
-                left = int(torch.randint(0, size - side + 1, (1,), generator=generator))
-                box = torch.tensor([[left + x1, top + y1, left + x2, top + y2]], dtype=torch.float32)
-                if not boxes or box_iou(box, torch.cat(boxes)).max() <= max_overlap:
+                top = int(
+                    torch.randint(
+                        0, size - side + 1, (1,), generator=generator
+                    )
+                )
+                left = int(
+                    torch.randint(
+                        0, size - side + 1, (1,), generator=generator
+                    )
+                )
+                box = torch.tensor(
+                    [[left + x1, top + y1, left + x2, top + y2]],
+                    dtype=torch.float32,
+                )
+                if (
+                    not boxes
+                    or box_iou(box, torch.cat(boxes)).max() <= max_overlap
+                ):
                     break
-            region = canvases[index, 0, top:top + side, left:left + side]
-            torch.maximum(region, digit, out=region)  # ink over ink where digits touch
+            region = canvases[
+                index, 0, top : top + side, left : left + side
+            ]
+            # ink over ink where digits touch
+            torch.maximum(region, digit, out=region)
             boxes.append(box)
             classes.append(int(labels[source]))
         all_boxes.append(torch.cat(boxes) if boxes else torch.zeros(0, 4))
         all_labels.append(torch.tensor(classes, dtype=torch.long))
-    description = (f"{count} canvases of {size} x {size} with {digits[0]}-{digits[1]} real digits each, "
-                   f"zoomed {scale[0]}-{scale[1]}x, placed at random (seeded)")
+    description = (
+        f"{count} canvases of {size} x {size} with "
+        f"{digits[0]}-{digits[1]} real digits each, zoomed "
+        f"{scale[0]}-{scale[1]}x, placed at random (seeded)"
+    )
     return Canvases(canvases, all_boxes, all_labels, description)
 
 
-def draw_boxes(ax: Axes, boxes: torch.Tensor, labels: torch.Tensor | None = None, scores: torch.Tensor | None = None,
-               color: str = "lime", linestyle: str = "-") -> None:
-    """Draw (k, 4) corner boxes on ``ax``, captioned with their labels (and scores).
+def draw_boxes(
+    ax: Axes,
+    boxes: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    scores: torch.Tensor | None = None,
+    color: str = "lime",
+    linestyle: str = "-",
+) -> None:
+    """Draw (k, 4) corner boxes on ``ax``, captioned with their labels (and
+    scores).
 
     Args:
         ax: the axis the image was shown on with ``imshow`` (pixel centres
@@ -131,13 +198,29 @@ def draw_boxes(ax: Axes, boxes: torch.Tensor, labels: torch.Tensor | None = None
 
     for i, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
         # pixel (i, j) covers [j - 0.5, j + 0.5] in imshow's coordinates
-        ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=color,
-                               linewidth=1.5, linestyle=linestyle))
+        ax.add_patch(
+            Rectangle(
+                (x1 - 0.5, y1 - 0.5),
+                x2 - x1,
+                y2 - y1,
+                fill=False,
+                edgecolor=color,
+                linewidth=1.5,
+                linestyle=linestyle,
+            )
+        )
         caption = "" if labels is None else str(int(labels[i]))
         if scores is not None:
             caption += f" {float(scores[i]):.2f}"
         if caption:
-            ax.text(x1 - 0.5, y1 - 1.5, caption.strip(), color=color, fontsize=10, va="bottom")
+            ax.text(
+                x1 - 0.5,
+                y1 - 1.5,
+                caption.strip(),
+                color=color,
+                fontsize=10,
+                va="bottom",
+            )
 
 
 def _precision_at_recall_points(

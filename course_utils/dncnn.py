@@ -2,14 +2,14 @@
 
 The architecture: ``depth`` layers of 3x3 convolutions with ``channels``
 filters, ReLU, no pooling; batch normalization in layers 2 .. depth-1; and
-*residual learning*: the layers estimate the noise :math:`R(J) \\approx J - I`
-and the denoiser returns :math:`J - R(J)`. With depth :math:`D` the receptive
-field is :math:`(2D+1)^2` pixels.
+*residual learning*: the layers estimate the noise :math:`R(J) \\approx J -
+I` and the denoiser returns :math:`J - R(J)`. With depth :math:`D` the
+receptive field is :math:`(2D+1)^2` pixels.
 
 Training and checkpoints are in :mod:`course_utils.denoiser_training`, the
-noise in :mod:`course_utils.noise`, the patches in :mod:`course_utils.patches`,
-and denoising a whole image with a trained model in
-:func:`course_utils.denoise.denoise_image`.
+noise in :mod:`course_utils.noise`, the patches in
+:mod:`course_utils.patches`, and denoising a whole image with a trained
+model in :func:`course_utils.denoise.denoise_image`.
 """
 
 from __future__ import annotations
@@ -24,21 +24,25 @@ from course_utils import conv
 
 
 def stack_receptive_field(depth: int, kernel_size: int = 3) -> int:
-    """Side of the receptive field of ``depth`` stacked stride-1 convs: 2D+1 for 3x3."""
+    """Side of the receptive field of ``depth`` stacked stride-1 convs:
+    2D+1 for 3x3."""
     if depth < 1 or kernel_size < 1:
         raise ValueError(
-            f"depth and kernel_size must be positive, got depth={depth}, kernel_size={kernel_size}"
+            f"depth and kernel_size must be positive, got depth={depth}, "
+            f"kernel_size={kernel_size}"
         )
     return conv.receptive_field([(kernel_size, 1)] * depth)
 
 
 def init_residual_stack_(layers: nn.Sequential) -> None:
-    """He init for every conv of ``layers`` but the last, which starts at zero; zero biases.
+    """He init for every conv of ``layers`` but the last, which starts at
+    zero; zero biases.
 
-    DnCNN and :class:`~course_utils.ffdnet.FFDNet` start this way. A zero output layer makes
-    the untrained residual model the identity (it returns the noisy input), so training
-    starts at the noisy image's PSNR instead of far below it; on the 17-layer DnCNN this
-    reached 28 dB at sigma 25 in 150 iterations, He init 21 dB.
+    DnCNN and :class:`~course_utils.ffdnet.FFDNet` start this way. A zero
+    output layer makes the untrained residual model the identity (it returns
+    the noisy input), so training starts at the noisy image's PSNR instead
+    of far below it; on the 17-layer DnCNN this reached 28 dB at sigma 25 in
+    150 iterations, He init 21 dB.
     """
     convs = [m for m in layers if isinstance(m, nn.Conv2d)]
     for conv_layer in convs[:-1]:
@@ -141,11 +145,13 @@ class DnCNN(nn.Module):
 
 
 def fold_batch_norm(model: nn.Module) -> nn.Module:
-    """An inference copy of ``model`` with every BatchNorm folded into the convolution before it.
+    """An inference copy of ``model`` with every BatchNorm folded into the
+    convolution before it.
 
-    In eval mode BN is a fixed per-channel affine map, so it can be merged into the conv's
-    weights and bias: the copy computes the same outputs (to float rounding) with one pass
-    over the feature maps fewer per BN layer (15 in DnCNN-17). ``model`` is left unchanged.
+    In eval mode BN is a fixed per-channel affine map, so it can be merged
+    into the conv's weights and bias: the copy computes the same outputs (to
+    float rounding) with one pass over the feature maps fewer per BN layer
+    (15 in DnCNN-17). ``model`` is left unchanged.
     """
     folded = copy.deepcopy(model).eval()
     for module in folded.modules():
@@ -154,7 +160,9 @@ def fold_batch_norm(model: nn.Module) -> nn.Module:
         children = list(module)
         for index in range(len(children) - 1):
             conv_layer, norm = children[index], children[index + 1]
-            if isinstance(conv_layer, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+            if isinstance(conv_layer, nn.Conv2d) and isinstance(
+                norm, nn.BatchNorm2d
+            ):
                 module[index] = fuse_conv_bn_eval(conv_layer, norm)
                 module[index + 1] = nn.Identity()
     return folded

@@ -1,9 +1,9 @@
 """Early stopping with the best weights restored (chapter 8).
 
-Training stops once ``patience`` epochs in a row have not improved the validation loss by
-more than ``min_delta``; the weights of the best epoch are then put back. ``fit`` in
-:mod:`course_utils.train` takes an :class:`EarlyStopping` through its ``early_stopping``
-argument.
+Training stops once ``patience`` epochs in a row have not improved the
+validation loss by more than ``min_delta``; the weights of the best epoch
+are then put back. ``fit`` in :mod:`course_utils.train` takes an
+:class:`EarlyStopping` through its ``early_stopping`` argument.
 """
 
 from __future__ import annotations

@@ -1,17 +1,18 @@
-"""FFDNet, the fast and flexible denoiser of Zhang, Zuo and Zhang (chapter 6).
+"""FFDNet, the fast and flexible denoiser of Zhang, Zuo and Zhang (chapter
+6).
 
 DnCNN's next step. FFDNet folds the noisy image into four half-resolution
-sub-images (pixel unshuffle), appends a *noise level map* (:math:`\\sigma` at
-every pixel), runs the same kind of conv-BN-ReLU stack at half resolution and
-unfolds the result (pixel shuffle). Working on a quarter of the pixels makes
-every layer about 4x cheaper and doubles the receptive field; the noise map
-makes one network serve every noise level with the level given, as BM3D is
-given it.
+sub-images (pixel unshuffle), appends a *noise level map* (:math:`\\sigma`
+at every pixel), runs the same kind of conv-BN-ReLU stack at half resolution
+and unfolds the result (pixel shuffle). Working on a quarter of the pixels
+makes every layer about 4x cheaper and doubles the receptive field; the
+noise map makes one network serve every noise level with the level given, as
+BM3D is given it.
 
-As in the course's :class:`~course_utils.dncnn.DnCNN`, the layers estimate the
-noise of the sub-images and the model subtracts it (the paper's FFDNet outputs
-the clean sub-images; the course keeps residual learning, which makes the
-untrained model the identity).
+As in the course's :class:`~course_utils.dncnn.DnCNN`, the layers estimate
+the noise of the sub-images and the model subtracts it (the paper's FFDNet
+outputs the clean sub-images; the course keeps residual learning, which
+makes the untrained model the identity).
 """
 
 from __future__ import annotations

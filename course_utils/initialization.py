@@ -1,8 +1,10 @@
-r"""Weight initialization and variance propagation (chapter 3; the plain nets return in 4).
+r"""Weight initialization and variance propagation (chapter 3; the plain
+nets return in 4).
 
-For a layer :math:`y = \sum_{k=1}^{n} w_k x_k` with independent zero-mean weights,
-:math:`\mathrm{Var}[y] = n\,\mathrm{Var}[w]\,\mathrm{Var}[x]`; a ReLU keeps half of the second
-moment (:math:`G_0 = G_1 = 1/2`), so He et al. (2015) choose :math:`\mathrm{Var}[w] = 2/n_\text{in}`.
+For a layer :math:`y = \sum_{k=1}^{n} w_k x_k` with independent zero-mean
+weights, :math:`\mathrm{Var}[y] = n\,\mathrm{Var}[w]\,\mathrm{Var}[x]`; a
+ReLU keeps half of the second moment (:math:`G_0 = G_1 = 1/2`), so He et al.
+(2015) choose :math:`\mathrm{Var}[w] = 2/n_\text{in}`.
 """
 
 from __future__ import annotations
@@ -16,24 +18,31 @@ import torch
 from torch import nn
 
 Scheme = Literal["he", "lecun", "default"]
-#: weight variance times fan-in for each scheme; "default" keeps PyTorch's own initialization
+#: weight variance times fan-in for each scheme; "default" keeps PyTorch's
+#: own initialization
 SCHEME_GAINS: dict[str, float] = {"he": 2.0, "lecun": 1.0}
 _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def fan_in(weight_shape: Sequence[int] | torch.Size) -> int:
-    """Inputs feeding one output unit: ``in_features`` or ``in_channels/groups x kernel area``.
+    """Inputs feeding one output unit: ``in_features`` or
+    ``in_channels/groups x kernel area``.
 
-    PyTorch stores linear weights as (out, in) and conv weights as ``(out, in/groups, *kernel)``.
+    PyTorch stores linear weights as (out, in) and conv weights as ``(out,
+    in/groups, *kernel)``.
     """
     shape = tuple(weight_shape)
     if len(shape) < 2 or any(n < 1 for n in shape):
-        raise ValueError(f"a weight shape is (out, in, *kernel) with positive sizes, got {shape}")
+        raise ValueError(
+            "a weight shape is (out, in, *kernel) with positive sizes, "
+            f"got {shape}"
+        )
     return math.prod(shape[1:])
 
 
 def fan_out(weight_shape: Sequence[int] | torch.Size) -> int:
-    """Outputs each input unit feeds: ``out_features`` or ``out_channels x kernel area``."""
+    """Outputs each input unit feeds: ``out_features`` or ``out_channels
+    x kernel area``."""
     shape = tuple(weight_shape)
     fan_in(shape)  # validates
     return shape[0] * math.prod(shape[2:])
@@ -72,8 +81,14 @@ def init_weights_(
     return model
 
 
-def plain_relu_net(depth: int, width: int = 128, in_features: int = 784, num_classes: int = 10) -> nn.Sequential:
-    """A plain fully connected ReLU net with ``depth`` weight layers, no normalization, no skips.
+def plain_relu_net(
+    depth: int,
+    width: int = 128,
+    in_features: int = 784,
+    num_classes: int = 10,
+) -> nn.Sequential:
+    """A plain fully connected ReLU net with ``depth`` weight layers, no
+    normalization, no skips.
 
     Args:
         depth: weight (linear) layers, the output layer included (≥ 2).
@@ -91,8 +106,15 @@ def plain_relu_net(depth: int, width: int = 128, in_features: int = 784, num_cla
         ValueError: if ``depth`` < 2.
     """
     if depth < 2:
-        raise ValueError(f"depth counts weight layers including the output layer and must be >= 2, got {depth}")
-    layers: list[nn.Module] = [nn.Flatten(), nn.Linear(in_features, width), nn.ReLU()]
+        raise ValueError(
+            "depth counts weight layers including the output layer and "
+            f"must be >= 2, got {depth}"
+        )
+    layers: list[nn.Module] = [
+        nn.Flatten(),
+        nn.Linear(in_features, width),
+        nn.ReLU(),
+    ]
     for _ in range(depth - 2):
         layers += [nn.Linear(width, width), nn.ReLU()]
     layers.append(nn.Linear(width, num_classes))
@@ -155,9 +177,11 @@ def propagation_stats(
         for handle in handles:
             handle.remove()
         model.zero_grad(set_to_none=True)
-    return pd.DataFrame({
-        "layer": range(1, len(layers) + 1),
-        "name": [name for name, _ in layers],
-        "forward_std": [forward_std[name] for name, _ in layers],
-        "backward_std": [backward_std[name] for name, _ in layers],
-    })
+    return pd.DataFrame(
+        {
+            "layer": range(1, len(layers) + 1),
+            "name": [name for name, _ in layers],
+            "forward_std": [forward_std[name] for name, _ in layers],
+            "backward_std": [backward_std[name] for name, _ in layers],
+        }
+    )

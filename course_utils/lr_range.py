@@ -1,10 +1,11 @@
 """The learning-rate range test (chapter 8).
 
-Smith (2017): train for a few hundred steps while the learning rate grows geometrically
-from tiny to huge, and record the loss. The loss falls once the rate is large enough to
-make progress and shoots up once it is too large; a good rate lies on the steep descent,
-about a tenth of where the loss is lowest. The model and optimizer are put back as they
-were afterwards, so the test costs no training.
+Smith (2017): train for a few hundred steps while the learning rate grows
+geometrically from tiny to huge, and record the loss. The loss falls once
+the rate is large enough to make progress and shoots up once it is too
+large; a good rate lies on the steep descent, about a tenth of where the
+loss is lowest. The model and optimizer are put back as they were
+afterwards, so the test costs no training.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ def _batches(loader: DataLoader) -> Iterator:
             yielded = True
             yield batch
         if not yielded:
-            raise ValueError("the loader yields no batches (check the dataset size and batch_size)")
+            raise ValueError(
+                "the loader yields no batches (check the dataset size "
+                "and batch_size)"
+            )
 
 
 def lr_range_test(

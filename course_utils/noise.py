@@ -1,10 +1,11 @@
 """Gaussian noise, the one noise convention of chapter 6.
 
-Images are in [0, 1] and ``sigma`` is the noise's standard deviation on the 0-255 scale,
-as in the DnCNN and BM3D papers: ``sigma = 25`` adds noise of standard deviation 25/255.
-The noise is drawn on the CPU from the caller's generator, so a seed gives the same noisy
-image on every device. Nothing is clipped unless asked (the papers do not clip; the
-chapter's autoencoder on MNIST digits does, to keep its inputs valid pixel values).
+Images are in [0, 1] and ``sigma`` is the noise's standard deviation on the
+0-255 scale, as in the DnCNN and BM3D papers: ``sigma = 25`` adds noise of
+standard deviation 25/255. The noise is drawn on the CPU from the caller's
+generator, so a seed gives the same noisy image on every device. Nothing is
+clipped unless asked (the papers do not clip; the chapter's autoencoder on
+MNIST digits does, to keep its inputs valid pixel values).
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ import numpy as np
 import torch
 
 
-def add_gaussian_noise(clean: torch.Tensor, sigma: float | torch.Tensor,
-                       generator: torch.Generator | None = None, clip: bool = False) -> torch.Tensor:
-    """``clean + n`` with :math:`n \\sim N(0, (\\sigma/255)^2)`, on ``clean``'s device.
+def add_gaussian_noise(
+    clean: torch.Tensor,
+    sigma: float | torch.Tensor,
+    generator: torch.Generator | None = None,
+    clip: bool = False,
+) -> torch.Tensor:
+    """``clean + n`` with :math:`n \\sim N(0, (\\sigma/255)^2)`, on
+    ``clean``'s device.
 
     Args:
         clean: images in [0, 1], any shape; with one sigma per image the
@@ -35,17 +41,29 @@ def add_gaussian_noise(clean: torch.Tensor, sigma: float | torch.Tensor,
     """
     sigma = torch.as_tensor(sigma, dtype=clean.dtype, device=clean.device)
     if torch.any(sigma < 0):
-        raise ValueError(f"sigma must be non-negative, got {sigma.tolist()}")
+        raise ValueError(
+            f"sigma must be non-negative, got {sigma.tolist()}"
+        )
     if sigma.ndim == 1:
         if clean.ndim < 2 or sigma.shape[0] != clean.shape[0]:
-            raise ValueError(f"one sigma per image needs {clean.shape[0]} values, got {sigma.shape[0]}")
+            raise ValueError(
+                f"one sigma per image needs {clean.shape[0]} values, got "
+                f"{sigma.shape[0]}"
+            )
         sigma = sigma.view(-1, *([1] * (clean.ndim - 1)))
-    noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype, device="cpu").to(clean.device)
+    noise = torch.randn(
+        clean.shape, generator=generator, dtype=clean.dtype, device="cpu"
+    ).to(clean.device)
     noisy = clean + noise * (sigma / 255.0)
     return noisy.clamp(0, 1) if clip else noisy
 
 
 def noisy_version(clean: np.ndarray, sigma: float, seed: int) -> np.ndarray:
-    """``clean`` plus Gaussian noise of standard deviation ``sigma``/255, from a seeded generator."""
+    """``clean`` plus Gaussian noise of standard deviation ``sigma``/255,
+    from a seeded generator."""
     generator = torch.Generator().manual_seed(seed)
-    return add_gaussian_noise(torch.from_numpy(np.asarray(clean, dtype=np.float32)), sigma, generator).numpy()
+    return add_gaussian_noise(
+        torch.from_numpy(np.asarray(clean, dtype=np.float32)),
+        sigma,
+        generator,
+    ).numpy()

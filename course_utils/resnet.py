@@ -1,7 +1,9 @@
-"""Residual networks (chapter 5): blocks, torchvision-compatible ResNets, small nets for experiments.
+"""Residual networks (chapter 5): blocks, torchvision-compatible ResNets,
+small nets for experiments.
 
-Module and attribute names follow torchvision's (``conv1``, ``bn1``, ``downsample``,
-``layer1`` ...), so a torchvision state dict loads into these models unchanged.
+Module and attribute names follow torchvision's (``conv1``, ``bn1``,
+``downsample``, ``layer1`` ...), so a torchvision state dict loads into
+these models unchanged.
 """
 
 from __future__ import annotations
@@ -12,18 +14,30 @@ import torch
 from torch import nn
 
 
-def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    """A 3x3 convolution with padding 1 and no bias (the batch norm after it has one)."""
-    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+def conv3x3(
+    in_channels: int, out_channels: int, stride: int = 1
+) -> nn.Conv2d:
+    """A 3x3 convolution with padding 1 and no bias (the batch norm after
+    it has one)."""
+    return nn.Conv2d(
+        in_channels, out_channels, 3, stride=stride, padding=1, bias=False
+    )
 
 
-def projection(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
-    """The shortcut used when the shape changes: a strided 1x1 conv and batch norm (option B of the paper)."""
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels))
+def projection(
+    in_channels: int, out_channels: int, stride: int
+) -> nn.Sequential:
+    """The shortcut used when the shape changes: a strided 1x1 conv and
+    batch norm (option B of the paper)."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+        nn.BatchNorm2d(out_channels),
+    )
 
 
 class BasicBlock(nn.Module):
-    """Two 3x3 conv-BN layers; ReLU after the addition. ``residual=False`` gives the plain twin.
+    """Two 3x3 conv-BN layers; ReLU after the addition. ``residual=False``
+    gives the plain twin.
 
     Args:
         in_channels: channels of the input.
@@ -41,7 +55,13 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, residual: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        residual: bool = True,
+    ) -> None:
         super().__init__()
         self.conv1 = conv3x3(in_channels, out_channels, stride)
         self.bn1 = nn.BatchNorm2d(out_channels)
@@ -50,7 +70,11 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.residual = residual
         reshapes = stride != 1 or in_channels != out_channels
-        self.downsample = projection(in_channels, out_channels, stride) if residual and reshapes else None
+        self.downsample = (
+            projection(in_channels, out_channels, stride)
+            if residual and reshapes
+            else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """ReLU(F(x) + shortcut(x)) with F = conv-BN-ReLU-conv-BN.
@@ -120,15 +144,18 @@ class Bottleneck(nn.Module):
 
 
 class PreActBlock(nn.Module):
-    """Pre-activation block (He et al. 2016): BN-ReLU-conv twice, and nothing after the addition.
+    """Pre-activation block (He et al. 2016): BN-ReLU-conv twice, and
+    nothing after the addition.
 
-    The shortcut stays a pure identity from block to block, which is what lets 1000-layer
-    networks train.
+    The shortcut stays a pure identity from block to block, which is what
+    lets 1000-layer networks train.
     """
 
     expansion = 1
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int = 1
+    ) -> None:
         super().__init__()
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.conv1 = conv3x3(in_channels, out_channels, stride)
@@ -136,7 +163,13 @@ class PreActBlock(nn.Module):
         self.conv2 = conv3x3(out_channels, out_channels)
         self.relu = nn.ReLU()
         reshapes = stride != 1 or in_channels != out_channels
-        self.downsample = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False) if reshapes else None
+        self.downsample = (
+            nn.Conv2d(
+                in_channels, out_channels, 1, stride=stride, bias=False
+            )
+            if reshapes
+            else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x + F(x), F = BN-ReLU-conv-BN-ReLU-conv; nothing after the sum.
@@ -215,26 +248,31 @@ class ResNet(nn.Module):
 
 
 def resnet18(num_classes: int = 1000) -> ResNet:
-    """ResNet-18: basic blocks, [2, 2, 2, 2] per stage (He et al., 2016, table 1)."""
+    """ResNet-18: basic blocks, [2, 2, 2, 2] per stage (He et al., 2016,
+    table 1)."""
     return ResNet(BasicBlock, [2, 2, 2, 2], num_classes)
 
 
 def resnet34(num_classes: int = 1000) -> ResNet:
-    """ResNet-34: basic blocks, [3, 4, 6, 3] per stage (He et al., 2016, table 1)."""
+    """ResNet-34: basic blocks, [3, 4, 6, 3] per stage (He et al., 2016,
+    table 1)."""
     return ResNet(BasicBlock, [3, 4, 6, 3], num_classes)
 
 
 def resnet50(num_classes: int = 1000) -> ResNet:
-    """ResNet-50: bottleneck blocks, [3, 4, 6, 3] per stage (He et al., 2016, table 1)."""
+    """ResNet-50: bottleneck blocks, [3, 4, 6, 3] per stage (He et al.,
+    2016, table 1)."""
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes)
 
 
 class SmallResNet(nn.Module):
-    """A two-stage CIFAR-style net for 28x28 digits, residual or plain, of depth ``4n + 2``.
+    """A two-stage CIFAR-style net for 28x28 digits, residual or plain, of
+    depth ``4n + 2``.
 
-    Stem: 3x3 conv, stride 2 (28 -> 14), BN, ReLU. Stage 1: ``n`` basic blocks of ``width``
-    channels. Stage 2: ``n`` blocks of ``2 width`` channels, the first with stride 2. Global
-    average pooling and one FC layer. Depth counts the stem, the block convs and the FC layer.
+    Stem: 3x3 conv, stride 2 (28 -> 14), BN, ReLU. Stage 1: ``n`` basic
+    blocks of ``width`` channels. Stage 2: ``n`` blocks of ``2 width``
+    channels, the first with stride 2. Global average pooling and one FC
+    layer. Depth counts the stem, the block convs and the FC layer.
 
     Args:
         blocks_per_stage: n, the number of :class:`BasicBlock` s in each
@@ -254,18 +292,42 @@ class SmallResNet(nn.Module):
         - Output: ``(N, num_classes)``.
     """
 
-    def __init__(self, blocks_per_stage: int, residual: bool = True, width: int = 8,
-                 in_channels: int = 1, num_classes: int = 10) -> None:
+    def __init__(
+        self,
+        blocks_per_stage: int,
+        residual: bool = True,
+        width: int = 8,
+        in_channels: int = 1,
+        num_classes: int = 10,
+    ) -> None:
         super().__init__()
         if blocks_per_stage < 1:
-            raise ValueError(f"blocks_per_stage must be >= 1, got {blocks_per_stage}")
+            raise ValueError(
+                f"blocks_per_stage must be >= 1, got {blocks_per_stage}"
+            )
         self.depth = 4 * blocks_per_stage + 2
-        self.stem = nn.Sequential(conv3x3(in_channels, width, stride=2), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
-        blocks = [BasicBlock(width, width, residual=residual) for _ in range(blocks_per_stage)]
-        blocks.append(BasicBlock(width, 2 * width, stride=2, residual=residual))
-        blocks += [BasicBlock(2 * width, 2 * width, residual=residual) for _ in range(blocks_per_stage - 1)]
+        self.stem = nn.Sequential(
+            conv3x3(in_channels, width, stride=2),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+        )
+        blocks = [
+            BasicBlock(width, width, residual=residual)
+            for _ in range(blocks_per_stage)
+        ]
+        blocks.append(
+            BasicBlock(width, 2 * width, stride=2, residual=residual)
+        )
+        blocks += [
+            BasicBlock(2 * width, 2 * width, residual=residual)
+            for _ in range(blocks_per_stage - 1)
+        ]
         self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, num_classes))
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(2 * width, num_classes),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))

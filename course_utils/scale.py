@@ -1,9 +1,11 @@
-"""The scale switch: one setting that sizes every experiment (every chapter).
+"""The scale switch: one setting that sizes every experiment (every
+chapter).
 
-``COURSE_SCALE=small`` keeps a notebook within its CPU budget (a few minutes on two
-cores): fewer epochs, smaller images, a subset of the data. ``COURSE_SCALE=full`` runs
-the sizes the papers describe. When the variable is unset the scale is ``full`` on a
-CUDA GPU and ``small`` everywhere else, so CI and laptops get the small scale.
+``COURSE_SCALE=small`` keeps a notebook within its CPU budget (a few minutes
+on two cores): fewer epochs, smaller images, a subset of the data.
+``COURSE_SCALE=full`` runs the sizes the papers describe. When the variable
+is unset the scale is ``full`` on a CUDA GPU and ``small`` everywhere else,
+so CI and laptops get the small scale.
 
 A notebook asks for its sizes in one place::
 
@@ -25,13 +27,15 @@ T = TypeVar("T")
 
 
 def current_scale() -> Scale:
-    """Return ``"small"`` or ``"full"``: ``COURSE_SCALE`` if set, else by hardware."""
+    """Return ``"small"`` or ``"full"``: ``COURSE_SCALE`` if set, else by
+    hardware."""
     value = os.environ.get(SCALE_ENV_VAR, "").strip().lower()
     if not value:
         return "full" if torch.cuda.is_available() else "small"
     if value not in SCALES:
         raise ValueError(
-            f"{SCALE_ENV_VAR}={os.environ[SCALE_ENV_VAR]!r} is not a scale; expected 'small' or 'full'"
+            f"{SCALE_ENV_VAR}={os.environ[SCALE_ENV_VAR]!r} is not a "
+            "scale; expected 'small' or 'full'"
         )
     return value  # type: ignore[return-value]
 
@@ -42,9 +46,19 @@ def scaled(*, small: T, full: T) -> T:
 
 
 def describe_scale() -> str:
-    """One line for a notebook's output that says which scale runs and how to change it."""
+    """One line for a notebook's output that says which scale runs and
+    how to change it."""
     scale = current_scale()
-    source = f"from {SCALE_ENV_VAR}" if os.environ.get(SCALE_ENV_VAR, "").strip() else (
-        "default on a CUDA GPU" if scale == "full" else "default without a CUDA GPU"
+    source = (
+        f"from {SCALE_ENV_VAR}"
+        if os.environ.get(SCALE_ENV_VAR, "").strip()
+        else (
+            "default on a CUDA GPU"
+            if scale == "full"
+            else "default without a CUDA GPU"
+        )
     )
-    return f"Scale: {scale} ({source}; set {SCALE_ENV_VAR}=small or full to change it)"
+    return (
+        f"Scale: {scale} ({source}; set {SCALE_ENV_VAR}=small or "
+        "full to change it)"
+    )

@@ -1,19 +1,24 @@
 """Gram matrices and the style and content losses (chapter 7).
 
 The notation follows Gatys et al. (2015). For layer :math:`l` with
-:math:`N_l` filters and feature maps of :math:`M_l` positions, :math:`F^l` is the
-:math:`N_l \\times M_l` matrix of responses and the Gram matrix is
-:math:`G^l_{ij} = \\sum_k F^l_{ik} F^l_{jk}` (no normalization). The losses are
+:math:`N_l` filters and feature maps of :math:`M_l` positions, :math:`F^l`
+is the :math:`N_l \\times M_l` matrix of responses and the Gram matrix is
+:math:`G^l_{ij} = \\sum_k F^l_{ik} F^l_{jk}` (no normalization). The losses
+are
 
 .. math::
 
-    E_\\text{style} = \\tfrac14 \\sum_l \\frac{w_l}{N_l^2 M_l^2} \\sum_{ij} (G^l_{ij} - A^l_{ij})^2,
-    \\qquad E_\\text{content} = \\tfrac12 \\sum_{ik} (F^l_{ik}(x) - F^l_{ik}(x_c))^2,
+    E_\\text{style} = \\tfrac14 \\sum_l \\frac{w_l}{N_l^2 M_l^2}
+    \\sum_{ij} (G^l_{ij} - A^l_{ij})^2, \\qquad
+    E_\\text{content} = \\tfrac12 \\sum_{ik}
+    (F^l_{ik}(x) - F^l_{ik}(x_c))^2,
 
-and :math:`E_\\text{total} = \\alpha E_\\text{content} + \\beta E_\\text{style}`.
+and :math:`E_\\text{total} = \\alpha E_\\text{content} + \\beta
+E_\\text{style}`.
 
-The losses are plain modules that take the ``dict`` of named feature maps an extractor of
-:mod:`course_utils.features` returns; :mod:`course_utils.synthesis` optimizes the pixels.
+The losses are plain modules that take the ``dict`` of named feature maps an
+extractor of :mod:`course_utils.features` returns;
+:mod:`course_utils.synthesis` optimizes the pixels.
 """
 
 from __future__ import annotations
@@ -27,19 +32,31 @@ from course_utils.features import check_images
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """Batched Gram matrices :math:`G_{ij} = \\sum_k F_{ik} F_{jk}`: (B, N, H, W) -> (B, N, N)."""
+    """Batched Gram matrices :math:`G_{ij} = \\sum_k F_{ik} F_{jk}`: (B,
+    N, H, W) -> (B, N, N)."""
     if features.ndim != 4:
-        raise ValueError(f"feature maps must have shape (batch, filters, height, width), got {tuple(features.shape)}")
+        raise ValueError(
+            "feature maps must have shape (batch, filters, height, "
+            f"width), got {tuple(features.shape)}"
+        )
     flat = features.flatten(2)  # (B, N, M)
     return flat @ flat.transpose(1, 2)
 
 
-def style_layer_loss(gram: torch.Tensor, target_gram: torch.Tensor, map_size: int) -> torch.Tensor:
-    """One layer's term :math:`\\frac{1}{4 N^2 M^2} \\sum_{ij} (G_{ij} - A_{ij})^2`, summed over the batch."""
+def style_layer_loss(
+    gram: torch.Tensor, target_gram: torch.Tensor, map_size: int
+) -> torch.Tensor:
+    """One layer's term :math:`\\frac{1}{4 N^2 M^2} \\sum_{ij} (G_{ij} -
+    A_{ij})^2`, summed over the batch."""
     if gram.shape[-2:] != target_gram.shape[-2:]:
-        raise ValueError(f"Gram matrices differ in shape: {tuple(gram.shape)} vs target {tuple(target_gram.shape)}")
+        raise ValueError(
+            f"Gram matrices differ in shape: {tuple(gram.shape)} vs "
+            f"target {tuple(target_gram.shape)}"
+        )
     n_filters = gram.shape[-1]
-    return (gram - target_gram).pow(2).sum() / (4 * n_filters**2 * map_size**2)
+    return (gram - target_gram).pow(2).sum() / (
+        4 * n_filters**2 * map_size**2
+    )
 
 
 class StyleLoss(nn.Module):
@@ -147,7 +164,8 @@ class ContentLoss(nn.Module):
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:
-    """Sum of squared differences between neighbouring pixels: a smoothness prior on the image."""
+    """Sum of squared differences between neighbouring pixels: a
+    smoothness prior on the image."""
     check_images(images)
     dx = images[..., :, 1:] - images[..., :, :-1]
     dy = images[..., 1:, :] - images[..., :-1, :]

@@ -1,8 +1,10 @@
-"""Optimizing the pixels of an image against the losses of :mod:`course_utils.style` (chapter 7).
+"""Optimizing the pixels of an image against the losses of
+:mod:`course_utils.style` (chapter 7).
 
-:func:`synthesize` starts from an image (white noise from :func:`noise_like`, or the content
-photo) and runs L-BFGS or Adam on its pixels; :func:`image_to_tensor` brings photos into
-the (1, 3, H, W) layout the extractors of :mod:`course_utils.features` take.
+:func:`synthesize` starts from an image (white noise from
+:func:`noise_like`, or the content photo) and runs L-BFGS or Adam on its
+pixels; :func:`image_to_tensor` brings photos into the (1, 3, H, W) layout
+the extractors of :mod:`course_utils.features` take.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from course_utils.style import ContentLoss, StyleLoss, total_variation
 
 @dataclass
 class Synthesis:
-    """The result of :func:`synthesize`: final image in [0, 1], loss per evaluation, snapshots."""
+    """The result of :func:`synthesize`: final image in [0, 1], loss per
+    evaluation, snapshots."""
 
     image: torch.Tensor
     losses: list[float]
@@ -182,30 +185,52 @@ def synthesize(
     return Synthesis(final, losses, snapshots, seconds, len(losses))
 
 
-def image_to_tensor(image: np.ndarray, size: int | tuple[int, int] | None = None) -> torch.Tensor:
-    """An (H, W) or (H, W, 3) float image in [0, 1] as a (1, 3, H, W) tensor, resized if asked.
+def image_to_tensor(
+    image: np.ndarray, size: int | tuple[int, int] | None = None
+) -> torch.Tensor:
+    """An (H, W) or (H, W, 3) float image in [0, 1] as a (1, 3, H, W)
+    tensor, resized if asked.
 
-    ``size`` is the shorter side (int) or an exact (height, width). Gray images get three
-    equal channels, since the extractors take RGB.
+    ``size`` is the shorter side (int) or an exact (height, width). Gray
+    images get three equal channels, since the extractors take RGB.
     """
     array = np.asarray(image, dtype=np.float32)
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=2)
     if array.ndim != 3 or array.shape[2] != 3:
-        raise ValueError(f"expected an (H, W) or (H, W, 3) image, got shape {array.shape}")
+        raise ValueError(
+            "expected an (H, W) or (H, W, 3) image, got shape "
+            f"{array.shape}"
+        )
     if array.min() < 0 or array.max() > 1:
-        raise ValueError(f"expected values in [0, 1], got [{array.min():.3g}, {array.max():.3g}]")
-    tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).unsqueeze(0)
+        raise ValueError(
+            f"expected values in [0, 1], got [{array.min():.3g}, "
+            f"{array.max():.3g}]"
+        )
+    tensor = (
+        torch.from_numpy(np.ascontiguousarray(array))
+        .permute(2, 0, 1)
+        .unsqueeze(0)
+    )
     if size is not None:
         if isinstance(size, int):
             h, w = tensor.shape[2:]
             scale = size / min(h, w)
             size = (max(1, round(h * scale)), max(1, round(w * scale)))
-        tensor = F.interpolate(tensor, size=size, mode="bilinear", antialias=True, align_corners=False)
+        tensor = F.interpolate(
+            tensor,
+            size=size,
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )
     return tensor.clamp(0, 1).contiguous()
 
 
 def noise_like(image: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """White noise, uniform in [0, 1], with ``image``'s shape, dtype and device (a synthesis's start)."""
+    """White noise, uniform in [0, 1], with ``image``'s shape, dtype and
+    device (a synthesis's start)."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.rand(image.shape, generator=generator).to(image.device, image.dtype)
+    return torch.rand(image.shape, generator=generator).to(
+        image.device, image.dtype
+    )

@@ -1,10 +1,11 @@
 """A small, explicit training loop (chapters 1 and 3–9).
 
-``fit`` is the loop every chapter would otherwise rewrite: device placement, a
-``tqdm.auto`` progress bar, optional validation after each epoch, and a returned
-:class:`History`. Chapter 8 adds its three options: a batch ``transform`` (data
-augmentation), a per-step learning-rate ``scheduler`` and ``early_stopping``. The teaching
-happens in the model and the loss; this is plumbing.
+``fit`` is the loop every chapter would otherwise rewrite: device placement,
+a ``tqdm.auto`` progress bar, optional validation after each epoch, and a
+returned :class:`History`. Chapter 8 adds its three options: a batch
+``transform`` (data augmentation), a per-step learning-rate ``scheduler``
+and ``early_stopping``. The teaching happens in the model and the loss; this
+is plumbing.
 """
 
 from __future__ import annotations
@@ -32,27 +33,43 @@ class History:
     train_accuracy: list[float | None] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float | None] = field(default_factory=list)
-    learning_rate: list[float] = field(default_factory=list)  # at the end of each epoch
+    # at the end of each epoch
+    learning_rate: list[float] = field(default_factory=list)
     seconds: float = 0.0
-    best_epoch: int | None = None  # 0-based; set when early stopping restored its weights
-    stopped_epoch: int | None = None  # 0-based; the last epoch trained when early stopping ended the run
+    # 0-based; set when early stopping restored its weights
+    best_epoch: int | None = None
+    # 0-based; the last epoch trained when early stopping ended the run
+    stopped_epoch: int | None = None
 
 
 def _check_loader(name: str, loader: DataLoader) -> None:
     if len(loader) == 0:
-        raise ValueError(f"{name} is empty: it yields no batches (check the dataset size and batch_size)")
+        raise ValueError(
+            f"{name} is empty: it yields no batches (check the dataset "
+            "size and batch_size)"
+        )
 
 
-def _batch_metrics(outputs: torch.Tensor, targets: torch.Tensor, classification: bool) -> int:
-    return int((outputs.argmax(dim=1) == targets).sum()) if classification else 0
+def _batch_metrics(
+    outputs: torch.Tensor, targets: torch.Tensor, classification: bool
+) -> int:
+    return (
+        int((outputs.argmax(dim=1) == targets).sum())
+        if classification
+        else 0
+    )
 
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, loader: DataLoader, loss_fn: LossFn, device: torch.device | None = None,
+    model: nn.Module,
+    loader: DataLoader,
+    loss_fn: LossFn,
+    device: torch.device | None = None,
     classification: bool = True,
 ) -> tuple[float, float | None]:
-    """Mean loss and (for classification) accuracy of ``model`` over ``loader``, in eval mode.
+    """Mean loss and (for classification) accuracy of ``model`` over
+    ``loader``, in eval mode.
 
     Gradients are off; the model's training flag is restored afterwards.
 
@@ -102,7 +119,8 @@ def fit(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     early_stopping: EarlyStopping | None = None,
 ) -> History:
-    """Train ``model`` for ``epochs`` epochs; returns the per-epoch :class:`History`.
+    """Train ``model`` for ``epochs`` epochs; returns the per-epoch
+    :class:`History`.
 
     Args:
         model: trained in place, moved to ``device`` (default:
@@ -143,18 +161,32 @@ def fit(
         ValueError: if ``epochs`` is not a positive int, a loader is empty,
             or ``early_stopping`` is given without ``val_loader``.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if (
+        isinstance(epochs, bool)
+        or not isinstance(epochs, int)
+        or epochs < 1
+    ):
+        raise ValueError(
+            f"epochs must be a positive integer, got {epochs!r}"
+        )
     _check_loader("train_loader", train_loader)
     if val_loader is not None:
         _check_loader("val_loader", val_loader)
     elif early_stopping is not None:
-        raise ValueError("early_stopping watches the validation loss: pass a val_loader too")
+        raise ValueError(
+            "early_stopping watches the validation loss: pass a "
+            "val_loader too"
+        )
     device = device or get_device(verbose=False)
     model.to(device)
     history = History()
     start = time.perf_counter()
-    bar = tqdm(total=epochs * len(train_loader), desc="training", unit="batch", disable=not progress)
+    bar = tqdm(
+        total=epochs * len(train_loader),
+        desc="training",
+        unit="batch",
+        disable=not progress,
+    )
     for epoch in range(1, epochs + 1):
         model.train()
         total_loss, correct, count = 0.0, 0, 0
@@ -170,20 +202,28 @@ def fit(
             if scheduler is not None:
                 scheduler.step()
             total_loss += float(loss.detach()) * len(inputs)
-            correct += _batch_metrics(outputs.detach(), targets, classification)
+            correct += _batch_metrics(
+                outputs.detach(), targets, classification
+            )
             count += len(inputs)
             bar.update(1)
         history.train_loss.append(total_loss / count)
-        history.train_accuracy.append(correct / count if classification else None)
+        history.train_accuracy.append(
+            correct / count if classification else None
+        )
         history.learning_rate.append(float(optimizer.param_groups[0]["lr"]))
         summary = {"epoch": epoch, "loss": f"{history.train_loss[-1]:.4g}"}
         if val_loader is not None:
-            val_loss, val_accuracy = evaluate(model, val_loader, loss_fn, device, classification)
+            val_loss, val_accuracy = evaluate(
+                model, val_loader, loss_fn, device, classification
+            )
             history.val_loss.append(val_loss)
             history.val_accuracy.append(val_accuracy)
             summary["val_loss"] = f"{val_loss:.4g}"
         bar.set_postfix(summary)
-        if early_stopping is not None and early_stopping.step(history.val_loss[-1], model, epoch - 1):
+        if early_stopping is not None and early_stopping.step(
+            history.val_loss[-1], model, epoch - 1
+        ):
             history.stopped_epoch = epoch - 1
             break
     bar.close()

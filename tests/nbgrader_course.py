@@ -19,7 +19,9 @@ from course_utils.grading.gradebook import run_nbgrader as grading_run_nbgrader
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-CHAPTERS = sorted(p.name for p in (REPO / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file())
+CHAPTERS = sorted(
+    p.name for p in (REPO / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file()
+)
 SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$", re.MULTILINE)
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.DOTALL)
@@ -57,11 +59,15 @@ def cells_by_grade_id(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookN
 
 
 def answer_cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
-    return {gid: c for gid, c in cells_by_grade_id(nb).items() if c.metadata["nbgrader"].get("solution")}
+    return {
+        gid: c for gid, c in cells_by_grade_id(nb).items() if c.metadata["nbgrader"].get("solution")
+    }
 
 
 def graded_cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
-    return {gid: c for gid, c in cells_by_grade_id(nb).items() if c.metadata["nbgrader"].get("grade")}
+    return {
+        gid: c for gid, c in cells_by_grade_id(nb).items() if c.metadata["nbgrader"].get("grade")
+    }
 
 
 def source_notebook(chapter: str) -> nbformat.NotebookNode:
@@ -70,7 +76,10 @@ def source_notebook(chapter: str) -> nbformat.NotebookNode:
 
 def solution_answers(chapter: str) -> dict[str, str]:
     """What a perfect student writes: the source's answer cells without nbgrader markers."""
-    return {gid: SOLUTION_MARKERS.sub("", cell.source) for gid, cell in answer_cells(source_notebook(chapter)).items()}
+    return {
+        gid: SOLUTION_MARKERS.sub("", cell.source)
+        for gid, cell in answer_cells(source_notebook(chapter)).items()
+    }
 
 
 def fill_answers(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
@@ -98,11 +107,14 @@ def protected_lines(chapter: str, solutions: bool = True, hidden: bool = True) -
     """Distinctive lines (24+ characters) of solutions and hidden tests: none may leak."""
     lines, public = set(), []
     for cell in source_notebook(chapter).cells:
-        blocks = (SOLUTION.findall(cell.source) if solutions else []) + (HIDDEN.findall(cell.source) if hidden else [])
+        blocks = (SOLUTION.findall(cell.source) if solutions else []) + (
+            HIDDEN.findall(cell.source) if hidden else []
+        )
         for block in blocks:
             lines.update(line.strip() for line in block.splitlines() if len(line.strip()) >= 24)
         public.append(HIDDEN.sub("", SOLUTION.sub("", cell.source)))
-    # text the student is shown anyway (the task's own wording, a loop header the hidden part repeats) is no leak
+    # text the student is shown anyway (the task's own wording, a loop header the hidden part
+    # repeats) is no leak
     public_text = "\n".join(public)
     lines = {line for line in lines if line not in public_text}
     if not lines:

@@ -11,7 +11,11 @@ from course_utils.summary import summarize
 
 
 def weighted_params(model: nn.Module) -> list[int]:
-    return [sum(p.numel() for p in m.parameters()) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    return [
+        sum(p.numel() for p in m.parameters())
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
 
 
 def test_alexnet_matches_torchvision_and_the_lecture_geometry():
@@ -56,7 +60,10 @@ def test_lenet5_geometry_and_count():
     # the lecture: 32x32 -> 28x28 -> 14x14 -> 10x10 -> 5x5, then fully connected to 10 outputs
     assert [shapes[f"features.{n}"][-1] for n in ("c1", "s2", "c3", "s4")] == [28, 14, 10, 5]
     assert shapes["classifier.output"] == (1, 10)
-    assert sum(p.numel() for p in model.parameters()) == torchinfo.summary(model, (1, 1, 32, 32), verbose=0).total_params
+    assert (
+        sum(p.numel() for p in model.parameters())
+        == torchinfo.summary(model, (1, 1, 32, 32), verbose=0).total_params
+    )
 
 
 def test_inception_reductions_save_parameters_and_macs_with_the_same_output_size():

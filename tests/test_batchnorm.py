@@ -13,16 +13,28 @@ TOLERANCE = 1e-6
 
 def assert_close(ours, theirs, what):
     difference = ((ours - theirs).abs() / theirs.abs().clamp(min=1.0)).max().item()
-    assert difference <= TOLERANCE, f"{what}: max |difference| / max(1, |value|) = {difference:.2e} > {TOLERANCE}"
+    assert difference <= TOLERANCE, (
+        f"{what}: max |difference| / max(1, |value|) = {difference:.2e} > {TOLERANCE}"
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("momentum", [0.1, 0.01, 0.5, 1.0])
-@pytest.mark.parametrize("shape, reference_class", [((16, 5), nn.BatchNorm1d), ((8, 5, 7), nn.BatchNorm1d),
-                                                    ((4, 5, 6, 6), nn.BatchNorm2d), ((2, 5, 1, 3), nn.BatchNorm2d)])
+@pytest.mark.parametrize(
+    "shape, reference_class",
+    [
+        ((16, 5), nn.BatchNorm1d),
+        ((8, 5, 7), nn.BatchNorm1d),
+        ((4, 5, 6, 6), nn.BatchNorm2d),
+        ((2, 5, 1, 3), nn.BatchNorm2d),
+    ],
+)
 def test_equal_to_torch_in_both_modes_over_many_steps(momentum, shape, reference_class, dtype):
     torch.manual_seed(0)
-    ours, theirs = BatchNorm(5, momentum=momentum).to(dtype), reference_class(5, momentum=momentum).to(dtype)
+    ours, theirs = (
+        BatchNorm(5, momentum=momentum).to(dtype),
+        reference_class(5, momentum=momentum).to(dtype),
+    )
     with torch.no_grad():  # non-trivial affine parameters, the same in both
         for module in (ours, theirs):
             module.weight.copy_(torch.linspace(0.5, 2.0, 5))
@@ -39,7 +51,8 @@ def test_equal_to_torch_in_both_modes_over_many_steps(momentum, shape, reference
         F.mse_loss(y_theirs, target).backward()
         assert_close(ours.weight.grad, theirs.weight.grad, f"gamma gradient, step {step}")
         optimizer.step()
-        with torch.no_grad():  # keep gamma and beta identical so float32 rounding cannot compound over steps
+        # keep gamma and beta identical so float32 rounding cannot compound over steps
+        with torch.no_grad():
             theirs.weight.copy_(ours.weight)
             theirs.bias.copy_(ours.bias)
         assert_close(ours.running_mean, theirs.running_mean, f"running mean, step {step}")
@@ -69,7 +82,8 @@ def test_running_variance_is_unbiased_and_output_uses_biased():
     x = torch.tensor([[1.0], [3.0]])
     y = bn(x)
     assert bn.running_var.item() == pytest.approx(2.0)  # unbiased: ((1-2)^2 + (3-2)^2) / 1
-    assert y.squeeze().tolist() == pytest.approx([-1 / (1 + 1e-5) ** 0.5, 1 / (1 + 1e-5) ** 0.5])  # biased var 1
+    # biased var 1
+    assert y.squeeze().tolist() == pytest.approx([-1 / (1 + 1e-5) ** 0.5, 1 / (1 + 1e-5) ** 0.5])
 
 
 def test_clear_errors():
@@ -86,7 +100,8 @@ def test_clear_errors():
 def test_keras_momentum_conversion_matches_keras_update_rule():
     keras_momentum = 0.99
     running, batch = torch.tensor(5.0), torch.tensor(1.0)
-    keras = keras_momentum * running + (1 - keras_momentum) * batch  # Keras: momentum weights the old value
+    # Keras: momentum weights the old value
+    keras = keras_momentum * running + (1 - keras_momentum) * batch
     m = keras_to_torch_momentum(keras_momentum)
     torch_rule = (1 - m) * running + m * batch
     assert torch_rule.item() == pytest.approx(keras.item())

@@ -27,12 +27,27 @@ import nbformat
 import pytest
 import yaml
 
-from nbgrader_course import CHAPTERS, REPO, leaked_lines, nbgrader_env, protected_lines, visible_text
+from nbgrader_course import (
+    CHAPTERS,
+    REPO,
+    leaked_lines,
+    nbgrader_env,
+    protected_lines,
+    visible_text,
+)
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-sync",
+]
 
 
 def toc_pages() -> list[str]:
@@ -48,10 +63,16 @@ def with_sections(chapter: dict) -> list[str]:
 
 
 def chapter_pages() -> list[str]:
-    """The lecture notebooks, sections included: the toc's "Chapters" part (other parts are for instructors)."""
+    """The lecture notebooks, sections included: the toc's "Chapters" part (other parts are for
+    instructors)."""
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    return [page for part in toc["parts"] if part["caption"] == "Chapters" for chapter in part["chapters"]
-            for page in with_sections(chapter)]
+    return [
+        page
+        for part in toc["parts"]
+        if part["caption"] == "Chapters"
+        for chapter in part["chapters"]
+        for page in with_sections(chapter)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +80,25 @@ def html_dir() -> Path:
     """The strict build; COURSE_BOOK_HTML=<folder> checks an existing build instead (no rebuild)."""
     existing = os.environ.get("COURSE_BOOK_HTML")
     if existing:
-        assert (Path(existing) / "index.html").is_file(), f"COURSE_BOOK_HTML={existing} holds no built book"
+        assert (Path(existing) / "index.html").is_file(), (
+            f"COURSE_BOOK_HTML={existing} holds no built book"
+        )
         return Path(existing)
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(REPO), "--all", "-W", "-n", "--keep-going"],
-        cwd=REPO, env=nbgrader_env(), capture_output=True, text=True, timeout=1800,
+        [
+            str(Path(sys.executable).parent / "jupyter-book"),
+            "build",
+            str(REPO),
+            "--all",
+            "-W",
+            "-n",
+            "--keep-going",
+        ],
+        cwd=REPO,
+        env=nbgrader_env(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     log = result.stdout + result.stderr
     assert result.returncode == 0, f"book build failed ({result.returncode}):\n{log[-6000:]}"
@@ -91,40 +126,56 @@ def test_chapter_pages_show_their_figures(html_dir):
         figures = [src for src in sources if "_images/" in src]
         shown = plotted_figures(page)
         assert len(figures) >= shown, (
-            f"{page}: {len(figures)} figures in the page for {shown} plt.show() cells (is MPLBACKEND set for the kernel?)")
+            f"{page}: {len(figures)} figures in the page for {shown} plt.show() cells (is "
+            "MPLBACKEND set for the kernel?)"
+        )
         missing = [src for src in figures if not (html_path.parent / src).resolve().is_file()]
         assert not missing, f"{page}: figure files missing from the build: {missing}"
 
 
 def test_chapter_pages_show_no_warnings_or_errors(html_dir):
-    """A reader sees results, not Python's complaints: no cell of a chapter page printed to stderr."""
+    """A reader sees results, not Python's complaints: no cell of a chapter page printed to
+    stderr."""
     from bs4 import BeautifulSoup
 
     for page in chapter_pages():
         soup = BeautifulSoup((html_dir / f"{page}.html").read_text(), "html.parser")
-        complaints = [block.get_text().strip()[:300] for block in soup.select("div.output.stderr, div.output.traceback")]
+        complaints = [
+            block.get_text().strip()[:300]
+            for block in soup.select("div.output.stderr, div.output.traceback")
+        ]
         assert not complaints, f"{page} shows warnings or errors to its readers: {complaints}"
 
 
 def test_every_chapter_has_a_lecture_and_an_assignment():
     slugs = {Path(page).parent.name for page in chapter_pages()}
-    assert set(CHAPTERS) <= slugs, f"assignments without a lecture in _toc.yml: {set(CHAPTERS) - slugs}"
+    assert set(CHAPTERS) <= slugs, (
+        f"assignments without a lecture in _toc.yml: {set(CHAPTERS) - slugs}"
+    )
     for slug in slugs:
-        assert (REPO / "solutions" / slug / f"{slug}.ipynb").is_file(), f"chapter {slug} has no assignment source"
-        assert (REPO / "exercises" / slug / f"{slug}.ipynb").is_file(), f"chapter {slug} has no generated exercise"
+        assert (REPO / "solutions" / slug / f"{slug}.ipynb").is_file(), (
+            f"chapter {slug} has no assignment source"
+        )
+        assert (REPO / "exercises" / slug / f"{slug}.ipynb").is_file(), (
+            f"chapter {slug} has no generated exercise"
+        )
 
 
 def test_no_solution_or_hidden_test_text_in_the_html(html_dir):
     text = "\n".join(visible_text(p.read_text(errors="replace")) for p in html_dir.rglob("*.html"))
     for chapter in CHAPTERS:
         leaked = leaked_lines(text, protected_lines(chapter))
-        assert not leaked, f"the built book shows lines of the {chapter} solution or hidden tests: {leaked[:3]}"
+        assert not leaked, (
+            f"the built book shows lines of the {chapter} solution or hidden tests: {leaked[:3]}"
+        )
 
 
 def test_math_is_served_by_the_book_itself(html_dir):
     for page in chapter_pages():
         html = (html_dir / f"{page}.html").read_text()
-        assert "_static/mathjax/es5/tex-chtml.js" in html, f"{page}: MathJax is not loaded from the book"
+        assert "_static/mathjax/es5/tex-chtml.js" in html, (
+            f"{page}: MathJax is not loaded from the book"
+        )
         assert "cdn.jsdelivr.net" not in html and "cdnjs" not in html, f"{page}: references a CDN"
 
 
@@ -154,7 +205,7 @@ NO_RAW_TEX = r"""
   copy.querySelectorAll('pre, code, script, style, mjx-container, .cell_input').forEach(e => e.remove());
   return copy.innerText;
 }
-"""
+"""  # noqa: E501 (JavaScript run in the page)
 
 
 # Content a reader cannot see: an element sticking out of the text column (or out of a box that
@@ -190,13 +241,13 @@ CLIPPED = r"""
   }
   return found;
 }
-"""
+"""  # noqa: E501 (JavaScript run in the page)
 
 # Figures as displayed: [src, alt, rendered width, natural width] of every image in the article.
 FIGURES = """
 () => Array.from((document.querySelector('article.bd-article') || document).querySelectorAll('img'))
   .map(i => [i.getAttribute('src'), (i.getAttribute('alt') || '').trim(), i.getBoundingClientRect().width, i.naturalWidth])
-"""
+"""  # noqa: E501 (JavaScript run in the page)
 
 # Code cells whose longest line does not fit: [first line, scroll width, visible width].
 SCROLLING_CODE = """
@@ -223,11 +274,19 @@ def figure_problems(figures: list) -> list[str]:
     """Images without alt text, and figures whose smallest text renders below MIN_FIGURE_TEXT_PX."""
     problems = []
     for src, alt, rendered, natural in figures:
-        if not alt or alt == src or alt.endswith((".png", ".jpg", ".svg")):  # docutils' default alt is the URI
+        # docutils' default alt is the URI
+        if not alt or alt == src or alt.endswith((".png", ".jpg", ".svg")):
             problems.append(f"{src}: no alt text (cell metadata mystnb.image.alt)")
-        if "_images/" in src and natural and rendered_text_px(rendered, natural) < MIN_FIGURE_TEXT_PX:
-            problems.append(f"{src}: shown at {rendered:.0f} of {natural} px, its 10 pt text renders at "
-                            f"{rendered_text_px(rendered, natural):.1f} px (< {MIN_FIGURE_TEXT_PX}): narrower figsize or fewer columns")
+        if (
+            "_images/" in src
+            and natural
+            and rendered_text_px(rendered, natural) < MIN_FIGURE_TEXT_PX
+        ):
+            problems.append(
+                f"{src}: shown at {rendered:.0f} of {natural} px, its 10 pt text renders at "
+                f"{rendered_text_px(rendered, natural):.1f} px (< {MIN_FIGURE_TEXT_PX}): narrower "
+                "figsize or fewer columns"
+            )
     return problems
 
 
@@ -236,39 +295,55 @@ def code_column() -> int:
 
 
 def test_figure_checks_fail_on_bad_figures():
-    """The figure check itself: a missing alt and a shrunk figure are reported, a good one is not."""
+    """The figure check itself: a missing alt and a shrunk figure are reported, a good one is
+    not."""
     assert figure_problems([["_images/a.png", "a plot", 640, 640]]) == []
     assert any("no alt text" in p for p in figure_problems([["_images/a.png", "", 640, 640]]))
-    assert any("no alt text" in p for p in figure_problems([["_images/a.png", "_images/a.png", 640, 640]]))
-    assert any("renders at" in p for p in figure_problems([["_images/a.png", "wide grid", 688, 1100]]))
+    assert any(
+        "no alt text" in p for p in figure_problems([["_images/a.png", "_images/a.png", 640, 640]])
+    )
+    assert any(
+        "renders at" in p for p in figure_problems([["_images/a.png", "wide grid", 688, 1100]])
+    )
 
 
 def test_no_figure_text_below_the_default_size():
-    """No lecture or course_utils figure asks for text under 10 pt (the premise of MIN_FIGURE_TEXT_PX)."""
+    """No lecture or course_utils figure asks for text under 10 pt (the premise of
+    MIN_FIGURE_TEXT_PX)."""
     small = []
     for page in chapter_pages():
         for cell in nbformat.read(REPO / f"{page}.ipynb", as_version=4).cells:
             if cell.cell_type == "code":
-                small += [f"{page}: fontsize={size}" for size in re.findall(r"fontsize\s*=\s*([0-9.]+)", cell.source)
-                          if float(size) < SMALLEST_FIGURE_PT]
+                small += [
+                    f"{page}: fontsize={size}"
+                    for size in re.findall(r"fontsize\s*=\s*([0-9.]+)", cell.source)
+                    if float(size) < SMALLEST_FIGURE_PT
+                ]
     for module in (REPO / "course_utils").rglob("*.py"):
-        small += [f"{module.name}: fontsize={size}" for size in re.findall(r"fontsize\s*=\s*([0-9.]+)", module.read_text())
-                  if float(size) < SMALLEST_FIGURE_PT]
+        small += [
+            f"{module.name}: fontsize={size}"
+            for size in re.findall(r"fontsize\s*=\s*([0-9.]+)", module.read_text())
+            if float(size) < SMALLEST_FIGURE_PT
+        ]
     assert not small, f"figure text below {SMALLEST_FIGURE_PT} pt: {small}"
 
 
 @pytest.mark.browser
 def test_clipping_check_fails_on_clipped_content():
-    """CLIPPED finds a table spilling out of the column and text cut by overflow: hidden, not a scrolling one."""
+    """CLIPPED finds a table spilling out of the column and text cut by overflow: hidden, not a
+    scrolling one."""
     browser_path = chromium_path()
     if browser_path is None:
         pytest.skip("no Chromium found")
     from playwright.sync_api import sync_playwright
 
-    snippet = ('<article class="bd-article" style="width:300px">'
-               '<table id="spill" style="width:600px"><tr><td>wide</td></tr></table>'
-               '<div style="overflow:hidden;width:200px"><p id="cut" style="width:400px">cut off</p></div>'
-               '<div style="overflow-x:auto;width:200px"><p style="width:400px">scrolls</p></div></article>')
+    snippet = (
+        '<article class="bd-article" style="width:300px"><table id="spill" '
+        'style="width:600px"><tr><td>wide</td></tr></table><div '
+        'style="overflow:hidden;width:200px"><p id="cut" style="width:400px">cut '
+        'off</p></div><div style="overflow-x:auto;width:200px"><p '
+        'style="width:400px">scrolls</p></div></article>'
+    )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
         tab = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -307,15 +382,24 @@ def test_chapter_page_in_an_offline_browser(page, local_server):
         context = browser.new_context()
         context.route("**/*", route)
         tab = context.new_page()
-        tab.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        tab.on(
+            "response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None
+        )
         tab.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
         tab.goto(f"{local_server}/{page}.html", wait_until="load")
-        tab.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30000)
+        tab.wait_for_function(
+            "() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30000
+        )
         tab.evaluate("() => MathJax.startup.promise")
         typeset = tab.locator("mjx-container").count()
-        raw_tex = [token for token in ("$$", "\\frac", "\\sum", "\\left", "\\lfloor", "\\begin{")
-                   if token in tab.evaluate(NO_RAW_TEX)]
-        images = tab.evaluate("() => Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])")
+        raw_tex = [
+            token
+            for token in ("$$", "\\frac", "\\sum", "\\left", "\\lfloor", "\\begin{")
+            if token in tab.evaluate(NO_RAW_TEX)
+        ]
+        images = tab.evaluate(
+            "() => Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])"
+        )
         tab.set_viewport_size({"width": 1280, "height": 900})
         clipped_wide = tab.evaluate(CLIPPED)
         displayed = tab.evaluate(FIGURES)
@@ -327,14 +411,22 @@ def test_chapter_page_in_an_offline_browser(page, local_server):
     assert typeset >= 10, f"{page}: only {typeset} formulas typeset by MathJax"
     assert not raw_tex, f"{page}: raw TeX left on the page: {raw_tex}"
     figures = [src for src, _ in images if "_images/" in src]
-    assert len(figures) >= plotted_figures(page), f"{page}: expected the notebook's figures, found {len(figures)} images"
+    assert len(figures) >= plotted_figures(page), (
+        f"{page}: expected the notebook's figures, found {len(figures)} images"
+    )
     broken = [src for src, ok in images if not ok]
     assert not broken, f"{page}: images that did not load: {broken}"
     assert not outside, f"{page}: requests left the machine: {outside}"
     assert not failed, f"{page}: failed requests: {failed}"
-    assert not clipped_wide, f"{page} at 1280 px: content cut off without a scrollbar: {clipped_wide[:5]}"
-    assert not clipped_phone, f"{page} at 390 px: content cut off without a scrollbar: {clipped_phone[:5]}"
+    assert not clipped_wide, (
+        f"{page} at 1280 px: content cut off without a scrollbar: {clipped_wide[:5]}"
+    )
+    assert not clipped_phone, (
+        f"{page} at 390 px: content cut off without a scrollbar: {clipped_phone[:5]}"
+    )
     problems = figure_problems(displayed)
     assert not problems, f"{page}: {len(problems)} figure problems: {problems[:5]}"
     assert not scrolling_code, (
-        f"{page} at 1280 px: code cells wider than the column (ruff line-length {code_column()}): {scrolling_code[:5]}")
+        f"{page} at 1280 px: code cells wider than the column (ruff line-length {code_column()}): "
+        f"{scrolling_code[:5]}"
+    )

@@ -21,9 +21,7 @@ RUFF = Path(sys.executable).parent / "ruff"
 
 def ruff(*args: str) -> subprocess.CompletedProcess:
     if not RUFF.is_file():
-        pytest.fail(
-            f"ruff is not installed in the venv ({RUFF}); pip install -r requirements.txt"
-        )
+        pytest.fail(f"ruff is not installed in the venv ({RUFF}); pip install -r requirements.txt")
     return subprocess.run(
         [str(RUFF), *args],
         cwd=REPO,
@@ -47,26 +45,50 @@ def test_ruff_is_the_pinned_version():
     )
 
 
-def test_the_lecture_notebooks_are_in_scope():
-    """ruff's include must cover every lecture notebook (a typo there would check nothing)."""
-    listed = ruff("check", "--show-files").stdout
-    lectures = sorted(
+def test_the_lectures_library_tests_and_scripts_are_in_scope():
+    """ruff's include must cover every lecture notebook and every Python file of the
+    library, benchmarks, scripts and tests (a typo there would check nothing)."""
+    shown = ruff("check", "--show-files").stdout
+    listed = set(re.findall(r"((?:book|course_utils|benchmarks|scripts|tests)/\S+)$", shown, re.M))
+    folders = {
+        "book": "*.ipynb",
+        "course_utils": "*.py",
+        "benchmarks": "*.py",
+        "scripts": "*.py",
+        "tests": "*.py",
+    }
+    wanted = {
         p.relative_to(REPO).as_posix()
-        for p in (REPO / "book").rglob("*.ipynb")
-        if ".ipynb_checkpoints" not in p.parts and "_build" not in p.parts
-    )
-    assert lectures, "no lecture notebooks found under book/"
-    missing = [page for page in lectures if page not in listed]
+        for folder, pattern in folders.items()
+        for p in (REPO / folder).rglob(pattern)
+        if not {".ipynb_checkpoints", "_build", "__pycache__"} & set(p.parts)
+    }
+    assert any(path.startswith("book/") for path in wanted), "no lecture notebooks under book/"
+    missing = sorted(wanted - listed)
     assert not missing, (
-        f"ruff does not check these lecture notebooks (pyproject.toml [tool.ruff] include): {missing}"
+        f"ruff does not check these files (pyproject.toml [tool.ruff] include): {missing}"
     )
+
+
+def test_the_library_has_the_book_s_line_and_the_tests_a_longer_one():
+    """The library is formatted to the book's code column (the book shows parts of it)."""
+
+    def line_length(path: str) -> int:
+        settings = ruff("check", "--show-settings", path).stdout
+        return int(re.search(r"^linter\.line_length = (\d+)$", settings, re.M).group(1))
+
+    book_column = line_length("book/01_convolution/convolution.ipynb")
+    assert book_column == 76, f"the book's code column is 76 characters, ruff says {book_column}"
+    for library_file in ("course_utils/conv.py", "course_utils/grading/sandbox.py"):
+        assert line_length(library_file) == book_column, (
+            f"{library_file} is not at the book's column"
+        )
+    assert line_length("tests/test_conv.py") == 100, "tests/ruff.toml sets the tests' line to 100"
 
 
 def test_code_is_formatted():
     result = ruff("format", "--check")
-    unformatted = re.findall(
-        r"^Would reformat: (.+)$", result.stdout, re.MULTILINE
-    )
+    unformatted = re.findall(r"^Would reformat: (.+)$", result.stdout, re.MULTILINE)
     assert result.returncode == 0, (
         f"ruff format would change {len(unformatted)} files (run `ruff format`): {unformatted}\n"
         f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
@@ -76,9 +98,7 @@ def test_code_is_formatted():
 def test_code_passes_the_linter():
     result = ruff("check", "--output-format", "concise")
     findings = [
-        line
-        for line in result.stdout.splitlines()
-        if re.match(r"^\S+:(cell \d+:)?\d+:\d+: ", line)
+        line for line in result.stdout.splitlines() if re.match(r"^\S+:(cell \d+:)?\d+:\d+: ", line)
     ]
     files = sorted({line.split(":")[0] for line in findings})
     assert result.returncode == 0, (

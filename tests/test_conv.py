@@ -57,7 +57,13 @@ def test_pool_output_size_matches_avgpool2d(n, f, s, p, ceil):
 
 
 @settings(max_examples=500, deadline=None)
-@given(h=sizes, w=sizes, f=st.tuples(kernels, kernels), s=st.tuples(strides, strides), p=st.tuples(paddings, paddings))
+@given(
+    h=sizes,
+    w=sizes,
+    f=st.tuples(kernels, kernels),
+    s=st.tuples(strides, strides),
+    p=st.tuples(paddings, paddings),
+)
 def test_conv2d_output_shape_rectangular(h, w, f, s, p):
     layer = nn.Conv2d(1, 1, f, stride=s, padding=p, bias=False)
     try:
@@ -78,17 +84,26 @@ def test_same_padding_keeps_size(n, f, d):
 
 
 @settings(max_examples=300, deadline=None)
-@given(c_in=st.integers(1, 16), c_out=st.integers(1, 16), kh=kernels, kw=kernels, bias=st.booleans(),
-       groups=st.sampled_from([1, 2, 4]))
+@given(
+    c_in=st.integers(1, 16),
+    c_out=st.integers(1, 16),
+    kh=kernels,
+    kw=kernels,
+    bias=st.booleans(),
+    groups=st.sampled_from([1, 2, 4]),
+)
 def test_conv2d_params_match_module(c_in, c_out, kh, kw, bias, groups):
     c_in, c_out = c_in * groups, c_out * groups
     layer = nn.Conv2d(c_in, c_out, (kh, kw), bias=bias, groups=groups)
     assert conv.conv2d_params(c_in, c_out, (kh, kw), bias=bias, groups=groups) == sum(
-        t.numel() for t in layer.parameters())
+        t.numel() for t in layer.parameters()
+    )
 
 
 def test_linear_params_match_module_and_lecture():
-    assert conv.linear_params(9216, 4096) == sum(t.numel() for t in nn.Linear(9216, 4096).parameters())
+    assert conv.linear_params(9216, 4096) == sum(
+        t.numel() for t in nn.Linear(9216, 4096).parameters()
+    )
     # seed 002: a fully connected layer from a 1024x1024 image to as many units has 2^40 weights
     assert conv.linear_params(2**20, 2**20, bias=False) == 2**40
 
@@ -110,7 +125,12 @@ def test_receptive_field_matches_gradient_support():
     Average pooling, not max pooling: max pooling sends the gradient to one pixel per
     window, so its gradient support would understate the field it looks at.
     """
-    stack = nn.Sequential(nn.Conv2d(1, 1, 3), nn.AvgPool2d(2), nn.Conv2d(1, 1, 3, dilation=2), nn.Conv2d(1, 1, 5, stride=2))
+    stack = nn.Sequential(
+        nn.Conv2d(1, 1, 3),
+        nn.AvgPool2d(2),
+        nn.Conv2d(1, 1, 3, dilation=2),
+        nn.Conv2d(1, 1, 5, stride=2),
+    )
     for m in stack:
         if isinstance(m, nn.Conv2d):
             nn.init.constant_(m.weight, 1.0)
@@ -123,19 +143,22 @@ def test_receptive_field_matches_gradient_support():
     assert conv.receptive_field([]) == 1
 
 
-@pytest.mark.parametrize("call, words", [
-    (lambda: conv.conv_output_size(-3, 3), ["input_size", "-3"]),
-    (lambda: conv.conv_output_size(5, 7), ["kernel", "7", "padded input", "5"]),
-    (lambda: conv.conv_output_size(32, 3, stride=2, exact=True), ["14.5", "not an integer"]),
-    (lambda: conv.conv_output_size(32.0, 3), ["input_size", "32.0", "float"]),
-    (lambda: conv.conv_output_size(True, 3), ["input_size", "boolean"]),
-    (lambda: conv.conv_output_size(10, 3, stride=0), ["stride", ">= 1", "0"]),
-    (lambda: conv.pool_output_size(10, 2, padding=2), ["padding 2", "half"]),
-    (lambda: conv.same_padding(4), ["odd", "4"]),
-    (lambda: conv.conv2d_params(3, 8, 3, groups=2), ["divisible", "groups (2)"]),
-    (lambda: conv.conv2d_output_shape((8,), 3), ["input_hw", "(8,)"]),
-    (lambda: conv.receptive_fields([(3,)]), ["(3,)"]),
-])
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: conv.conv_output_size(-3, 3), ["input_size", "-3"]),
+        (lambda: conv.conv_output_size(5, 7), ["kernel", "7", "padded input", "5"]),
+        (lambda: conv.conv_output_size(32, 3, stride=2, exact=True), ["14.5", "not an integer"]),
+        (lambda: conv.conv_output_size(32.0, 3), ["input_size", "32.0", "float"]),
+        (lambda: conv.conv_output_size(True, 3), ["input_size", "boolean"]),
+        (lambda: conv.conv_output_size(10, 3, stride=0), ["stride", ">= 1", "0"]),
+        (lambda: conv.pool_output_size(10, 2, padding=2), ["padding 2", "half"]),
+        (lambda: conv.same_padding(4), ["odd", "4"]),
+        (lambda: conv.conv2d_params(3, 8, 3, groups=2), ["divisible", "groups (2)"]),
+        (lambda: conv.conv2d_output_shape((8,), 3), ["input_hw", "(8,)"]),
+        (lambda: conv.receptive_fields([(3,)]), ["(3,)"]),
+    ],
+)
 def test_invalid_input_names_the_offending_values(call, words):
     with pytest.raises(ValueError) as info:
         call()

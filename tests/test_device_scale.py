@@ -30,12 +30,15 @@ def test_environment_overrides_device(monkeypatch, capsys):
     assert "set by COURSE_DEVICE=cpu" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("value, words", [
-    ("gpu", ["'gpu'", "cpu, cuda, mps"]),
-    ("xla", ["'xla'", "cpu, cuda, mps"]),
-    ("cuda", ["CUDA", "no CUDA GPU"]),
-    ("mps", ["MPS", "not available"]),
-])
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("gpu", ["'gpu'", "cpu, cuda, mps"]),
+        ("xla", ["'xla'", "cpu, cuda, mps"]),
+        ("cuda", ["CUDA", "no CUDA GPU"]),
+        ("mps", ["MPS", "not available"]),
+    ],
+)
 def test_bad_device_override_is_explained(monkeypatch, value, words):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(device, "_mps_available", lambda: False)

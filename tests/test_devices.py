@@ -49,10 +49,16 @@ def device(request) -> torch.device:
     return torch.device(request.param)
 
 
-def assert_on_device_and_close(result: torch.Tensor, on_cpu: torch.Tensor, device: torch.device, what: str) -> None:
-    assert result.device.type == device.type, f"{what}: result on {result.device}, expected {device}"
+def assert_on_device_and_close(
+    result: torch.Tensor, on_cpu: torch.Tensor, device: torch.device, what: str
+) -> None:
+    assert result.device.type == device.type, (
+        f"{what}: result on {result.device}, expected {device}"
+    )
     difference = (result.detach().cpu().double() - on_cpu.detach().double()).abs().max().item()
-    assert difference <= TOLERANCE[device.type], f"{what}: differs from the CPU by {difference:.3g} on {device}"
+    assert difference <= TOLERANCE[device.type], (
+        f"{what}: differs from the CPU by {difference:.3g} on {device}"
+    )
 
 
 def synchronize(device: torch.device) -> None:
@@ -62,7 +68,10 @@ def synchronize(device: torch.device) -> None:
 
 def test_augmentations_are_the_same_on_every_device(device):
     images = torch.rand(4, 1, 12, 12, generator=torch.Generator().manual_seed(0))
-    for name, augmentation in [("random_affine", augment.random_affine), ("elastic", augment.elastic)]:
+    for name, augmentation in [
+        ("random_affine", augment.random_affine),
+        ("elastic", augment.elastic),
+    ]:
         on_cpu = augmentation(images, generator=torch.Generator().manual_seed(1))
         moved = augmentation(images.to(device), generator=torch.Generator().manual_seed(1))
         assert_on_device_and_close(moved, on_cpu, device, name)
@@ -79,23 +88,35 @@ def test_predict_over_crops_on_the_model_device(device):
 
 def test_gaussian_noise_is_drawn_once_for_every_device(device):
     clean = torch.full((2, 1, 8, 8), 0.5)
-    on_cpu = noise.add_gaussian_noise(clean, torch.tensor([15.0, 50.0]), torch.Generator().manual_seed(3))
-    moved = noise.add_gaussian_noise(clean.to(device), torch.tensor([15.0, 50.0]), torch.Generator().manual_seed(3))
+    on_cpu = noise.add_gaussian_noise(
+        clean, torch.tensor([15.0, 50.0]), torch.Generator().manual_seed(3)
+    )
+    moved = noise.add_gaussian_noise(
+        clean.to(device), torch.tensor([15.0, 50.0]), torch.Generator().manual_seed(3)
+    )
     assert_on_device_and_close(moved, on_cpu, device, "add_gaussian_noise")
 
 
 @pytest.mark.parametrize("architecture", ["dncnn", "ffdnet"])
 def test_denoise_image_runs_on_the_model_device(device, architecture):
     torch.manual_seed(0)
-    model = (dncnn.DnCNN(depth=3, channels=4) if architecture == "dncnn" else ffdnet.FFDNet(depth=3, channels=4))
+    model = (
+        dncnn.DnCNN(depth=3, channels=4)
+        if architecture == "dncnn"
+        else ffdnet.FFDNet(depth=3, channels=4)
+    )
     nn.init.normal_(model.layers[-1].weight, std=0.1)
     model.eval()
     noisy = np.random.default_rng(0).random((16, 17)).astype(np.float32)
     on_cpu = denoise.denoise_image(model, noisy, 25.0)
     moved = denoise.denoise_image(model.to(device), noisy, 25.0)
     assert isinstance(moved, np.ndarray) and moved.shape == noisy.shape
-    assert_on_device_and_close(torch.from_numpy(moved).to(device), torch.from_numpy(on_cpu), device,
-                               f"denoise_image ({architecture})")
+    assert_on_device_and_close(
+        torch.from_numpy(moved).to(device),
+        torch.from_numpy(on_cpu),
+        device,
+        f"denoise_image ({architecture})",
+    )
 
 
 def test_propagation_stats_are_the_same_on_every_device(device):
@@ -105,8 +126,12 @@ def test_propagation_stats_are_the_same_on_every_device(device):
     on_cpu = initialization.propagation_stats(model, inputs)
     moved = initialization.propagation_stats(model.to(device), inputs.to(device))
     for column in ("forward_std", "backward_std"):
-        assert_on_device_and_close(torch.tensor(moved[column].to_numpy()), torch.tensor(on_cpu[column].to_numpy()),
-                                   torch.device("cpu"), f"propagation_stats {column} on {device}")
+        assert_on_device_and_close(
+            torch.tensor(moved[column].to_numpy()),
+            torch.tensor(on_cpu[column].to_numpy()),
+            torch.device("cpu"),
+            f"propagation_stats {column} on {device}",
+        )
 
 
 def classification_data() -> tuple[DataLoader, DataLoader]:
@@ -124,13 +149,27 @@ def test_fit_and_evaluate_train_on_the_requested_device(device):
         torch.manual_seed(0)
         model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        histories[str(where)] = train.fit(model, train_loader, F.cross_entropy, optimizer, 3, val_loader,
-                                          device=torch.device(where), progress=False)
+        histories[str(where)] = train.fit(
+            model,
+            train_loader,
+            F.cross_entropy,
+            optimizer,
+            3,
+            val_loader,
+            device=torch.device(where),
+            progress=False,
+        )
         synchronize(torch.device(where))
-        assert next(model.parameters()).device.type == torch.device(where).type, "fit did not move the model"
+        assert next(model.parameters()).device.type == torch.device(where).type, (
+            "fit did not move the model"
+        )
     on_cpu, moved = histories["cpu"], histories[str(device)]
-    assert_on_device_and_close(torch.tensor(moved.train_loss), torch.tensor(on_cpu.train_loss), torch.device("cpu"),
-                               f"fit's training losses on {device}")
+    assert_on_device_and_close(
+        torch.tensor(moved.train_loss),
+        torch.tensor(on_cpu.train_loss),
+        torch.device("cpu"),
+        f"fit's training losses on {device}",
+    )
 
 
 def test_lr_range_test_restores_the_model_on_its_device(device):
@@ -139,7 +178,9 @@ def test_lr_range_test_restores_the_model_on_its_device(device):
     model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2)).to(device)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    rates, losses = lr_range.lr_range_test(model, train_loader, F.cross_entropy, optimizer, steps=8, progress=False)
+    rates, losses = lr_range.lr_range_test(
+        model, train_loader, F.cross_entropy, optimizer, steps=8, progress=False
+    )
     assert len(rates) == len(losses) > 0
     for key, value in model.state_dict().items():
         assert value.device.type == device.type, f"{key} left {device}"
@@ -159,15 +200,20 @@ def test_style_synthesis_runs_and_synchronizes_on_the_device(device):
         loss = style.StyleLoss(target_features, {layer: 1.0 for layer in layers})
         init = synthesis.noise_like(target.to(where), seed=1)
         assert init.device.type == where.type
-        results[where.type] = synthesis.synthesize(features, init, style=loss, optimizer="adam", evaluations=3,
-                                               progress=False)
-    assert_on_device_and_close(results[device.type].image, results["cpu"].image, device, "synthesize")
+        results[where.type] = synthesis.synthesize(
+            features, init, style=loss, optimizer="adam", evaluations=3, progress=False
+        )
+    assert_on_device_and_close(
+        results[device.type].image, results["cpu"].image, device, "synthesize"
+    )
 
 
 def test_denoiser_training_runs_on_the_device(device):
     from course_utils.denoiser_training import DenoiserConfig, train_denoiser
 
-    config = DenoiserConfig(depth=3, channels=4, iterations=2, batch_size=2, patch_size=16, images=("brick",))
+    config = DenoiserConfig(
+        depth=3, channels=4, iterations=2, batch_size=2, patch_size=16, images=("brick",)
+    )
     model, log, _ = train_denoiser(config, device, log_every=1, progress=False)
     assert next(model.parameters()).device.type == device.type
     assert len(log.val_psnr) == 2 and all(np.isfinite(log.val_psnr))
@@ -176,7 +222,9 @@ def test_denoiser_training_runs_on_the_device(device):
 def test_denoiser_training_resumes_on_the_device(device, tmp_path):
     from course_utils.denoiser_training import DenoiserConfig, train_denoiser
 
-    config = DenoiserConfig(depth=3, channels=4, iterations=4, batch_size=2, patch_size=16, images=("brick",))
+    config = DenoiserConfig(
+        depth=3, channels=4, iterations=4, batch_size=2, patch_size=16, images=("brick",)
+    )
     state = tmp_path / "run.resume"
     train_denoiser(config, device, log_every=2, progress=False, state_path=state, save_every=2)
     # a finished run's state resumes at its end: the generators' states come back on the CPU

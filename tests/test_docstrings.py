@@ -1,4 +1,5 @@
-"""Docstring standard of ``course_utils``: public functions of more than three parameters have ``Args:``.
+"""Docstring standard of ``course_utils``: public functions of more than three parameters have
+``Args:``.
 
 The developers' guide asks for Google-style docstrings, in torchvision's manner, on every
 public function or method with more than three parameters (``self``/``cls`` not counted):
@@ -22,7 +23,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "course_utils"
 MAX_UNDOCUMENTED_PARAMS = 3
 
-# Modules exempted from the check while they are being rewritten (none now: every module is checked).
+# Modules exempted from the check while they are being rewritten (none now: every module is
+# checked).
 NOT_YET_CHECKED: set[str] = set()
 
 # an entry of an Args section: "name:", "name (type):", "*args:", or "a, b:" for two at once
@@ -66,7 +68,8 @@ def documented_arguments(docstring: str) -> set[str] | None:
 
 
 def problems_in(source: str, filename: str) -> list[str]:
-    """``file:line name: what is missing`` for each public function of > 3 parameters in ``source``."""
+    """``file:line name: what is missing`` for each public function of > 3 parameters in
+    ``source``."""
     found = []
 
     def check(function: ast.FunctionDef | ast.AsyncFunctionDef, owner: ast.ClassDef | None) -> None:
@@ -76,7 +79,10 @@ def problems_in(source: str, filename: str) -> list[str]:
         if len(names) <= MAX_UNDOCUMENTED_PARAMS:
             return
         if function.name == "__init__" and owner is not None:
-            where, docstring = f"{owner.name} (constructor, in the class docstring)", ast.get_docstring(owner)
+            where, docstring = (
+                f"{owner.name} (constructor, in the class docstring)",
+                ast.get_docstring(owner),
+            )
         else:
             where = f"{owner.name}.{function.name}" if owner else function.name
             docstring = ast.get_docstring(function)
@@ -93,7 +99,8 @@ def problems_in(source: str, filename: str) -> list[str]:
             found.append(f"{label}: Args: names {', '.join(stale)}, which are not parameters")
 
     def public(name: str) -> bool:
-        # other special methods (__torch_dispatch__, __exit__ ...) have the signature their protocol fixes
+        # other special methods (__torch_dispatch__, __exit__ ...) have the signature their protocol
+        # fixes
         return not name.startswith("_") or name in ("__init__", "__call__")
 
     for node in ast.parse(source, filename).body:
@@ -119,8 +126,12 @@ def test_public_functions_with_many_parameters_document_every_argument():
     root = PACKAGE.parent
     checked = [path for path in module_paths() if path not in NOT_YET_CHECKED]
     assert len(checked) > 20, f"expected the course_utils modules under {PACKAGE}, found {checked}"
-    problems = [problem for path in checked for problem in problems_in((root / path).read_text(), path)]
-    assert not problems, "Google-style Args: sections missing or incomplete:\n  " + "\n  ".join(problems)
+    problems = [
+        problem for path in checked for problem in problems_in((root / path).read_text(), path)
+    ]
+    assert not problems, "Google-style Args: sections missing or incomplete:\n  " + "\n  ".join(
+        problems
+    )
 
 
 def test_the_excluded_modules_still_exist():
@@ -194,13 +205,16 @@ def line_of(name: str) -> int:
     return next(i for i, line in enumerate(SAMPLE.splitlines(), 1) if f"def {name}(" in line)
 
 
-@pytest.mark.parametrize("function, message", [
-    ("no_section", "no_section: no Args: section"),
-    ("incomplete", "incomplete: Args: lacks c, kwargs"),
-    ("incomplete", "incomplete: Args: names old_name, which are not parameters"),
-    ("__init__", "Model (constructor, in the class docstring): Args: lacks depth, bias, act"),
-    ("static", "Model.static: no Args: section"),
-])
+@pytest.mark.parametrize(
+    "function, message",
+    [
+        ("no_section", "no_section: no Args: section"),
+        ("incomplete", "incomplete: Args: lacks c, kwargs"),
+        ("incomplete", "incomplete: Args: names old_name, which are not parameters"),
+        ("__init__", "Model (constructor, in the class docstring): Args: lacks depth, bias, act"),
+        ("static", "Model.static: no Args: section"),
+    ],
+)
 def test_the_check_reports_each_kind_of_gap(function, message):
     assert f"sample.py:{line_of(function)} {message}" in problems_in(SAMPLE, "sample.py")
 

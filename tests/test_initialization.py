@@ -6,13 +6,30 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.initialization import fan_in, fan_out, init_weights_, plain_relu_net, propagation_stats
+from course_utils.initialization import (
+    fan_in,
+    fan_out,
+    init_weights_,
+    plain_relu_net,
+    propagation_stats,
+)
 
 
-@pytest.mark.parametrize("layer", [nn.Linear(300, 40), nn.Conv2d(16, 32, 3), nn.Conv2d(8, 8, (5, 3), groups=4), nn.Conv1d(3, 7, 9)])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        nn.Linear(300, 40),
+        nn.Conv2d(16, 32, 3),
+        nn.Conv2d(8, 8, (5, 3), groups=4),
+        nn.Conv1d(3, 7, 9),
+    ],
+)
 def test_fans_equal_torch(layer):
     reference_in, reference_out = nn.init._calculate_fan_in_and_fan_out(layer.weight)
-    assert (fan_in(layer.weight.shape), fan_out(layer.weight.shape)) == (reference_in, reference_out)
+    assert (fan_in(layer.weight.shape), fan_out(layer.weight.shape)) == (
+        reference_in,
+        reference_out,
+    )
 
 
 @pytest.mark.parametrize("scheme, gain", [("he", 2.0), ("lecun", 1.0)])
@@ -47,7 +64,9 @@ def test_he_keeps_the_signal_and_lecun_halves_its_variance_per_layer():
     x = torch.randn(512, 784)
     stats = {}
     for scheme in ("he", "lecun"):
-        model = init_weights_(plain_relu_net(30, width=256), scheme, generator=torch.Generator().manual_seed(1))
+        model = init_weights_(
+            plain_relu_net(30, width=256), scheme, generator=torch.Generator().manual_seed(1)
+        )
         stats[scheme] = propagation_stats(model, x)
     he, lecun = stats["he"], stats["lecun"]
     assert len(he) == 30 and list(he["layer"]) == list(range(1, 31))
@@ -57,9 +76,9 @@ def test_he_keeps_the_signal_and_lecun_halves_its_variance_per_layer():
     assert 0.3 < he["backward_std"].iloc[0] / he["backward_std"].iloc[-2] < 3
     # 1/n: each ReLU layer multiplies the variance by 1/2, so the std by 2**-0.5, 29 times
     ratio = lecun["forward_std"].iloc[-1] / lecun["forward_std"].iloc[0]
-    assert ratio == pytest.approx(2 ** -14.5, rel=0.5)
+    assert ratio == pytest.approx(2**-14.5, rel=0.5)
     back_ratio = lecun["backward_std"].iloc[0] / lecun["backward_std"].iloc[-2]
-    assert back_ratio == pytest.approx(2 ** -14, rel=0.5)
+    assert back_ratio == pytest.approx(2**-14, rel=0.5)
 
 
 def test_propagation_stats_leaves_no_hooks_or_gradients():

@@ -81,7 +81,9 @@ def pins(path: Path) -> dict[str, str]:
             continue  # index options such as --extra-index-url
         requirement = Requirement(line)
         specifiers = list(requirement.specifier)
-        assert len(specifiers) == 1 and specifiers[0].operator == "==", f"{path}: not an exact pin: {line}"
+        assert len(specifiers) == 1 and specifiers[0].operator == "==", (
+            f"{path}: not an exact pin: {line}"
+        )
         found[canonicalize_name(requirement.name)] = specifiers[0].version
     return found
 
@@ -102,25 +104,39 @@ def test_repository_and_launch_providers_are_configured():
     url, branch = repository()
     parsed = urlparse(url)
     assert parsed.scheme == "https" and parsed.netloc == "github.com", (
-        f"repository.url must be a GitHub https URL (Binder's gh provider and Colab need one), got {url}")
-    assert len(parsed.path.strip("/").split("/")) == 2, f"repository.url must be github.com/<org>/<repo>, got {url}"
+        "repository.url must be a GitHub https URL (Binder's gh provider and Colab need one), "
+        f"got {url}"
+    )
+    assert len(parsed.path.strip("/").split("/")) == 2, (
+        f"repository.url must be github.com/<org>/<repo>, got {url}"
+    )
     assert branch, "repository.branch is empty"
     buttons = CONFIG["launch_buttons"]
     assert buttons["binderhub_url"] == "https://mybinder.org"
     assert buttons["colab_url"] == "https://colab.research.google.com"
-    assert urlparse(buttons["jupyterhub_url"]).scheme == "https", "launch_buttons.jupyterhub_url: an https hub URL"
+    assert urlparse(buttons["jupyterhub_url"]).scheme == "https", (
+        "launch_buttons.jupyterhub_url: an https hub URL"
+    )
     assert buttons["notebook_interface"] == "jupyterlab"
 
 
 def test_every_install_command_uses_the_configured_repository():
     """Any ``git+https://`` install in the repository's docs and notebooks names repository.url."""
     url, _ = repository()
-    tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
-                             capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     wrong = []
     for name in tracked:
         path = REPO / name
-        if path.suffix not in {".md", ".ipynb", ".py", ".txt", ".yml", ".toml", ".sh"} or not path.is_file():
+        if (
+            path.suffix not in {".md", ".ipynb", ".py", ".txt", ".yml", ".toml", ".sh"}
+            or not path.is_file()
+        ):
             continue
         if path == Path(__file__):
             continue
@@ -139,16 +155,33 @@ def chapter_html(tmp_path_factory) -> tuple[str, str]:
     out = tmp_path_factory.mktemp("launch-page")
     config = dict(CONFIG, execute={**CONFIG["execute"], "execute_notebooks": "off"})
     local = config.get("sphinx", {}).get("local_extensions") or {}
-    config["sphinx"] = dict(config["sphinx"], local_extensions={k: str(REPO / v) for k, v in local.items()})
+    config["sphinx"] = dict(
+        config["sphinx"], local_extensions={k: str(REPO / v) for k, v in local.items()}
+    )
     (out / "_config.yml").write_text(yaml.safe_dump(config))
     (out / "_toc.yml").write_text(yaml.safe_dump({"format": "jb-book", "root": page.as_posix()}))
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "jupyter-book"), "build", ".", "--config", str(out / "_config.yml"),
-         "--toc", str(out / "_toc.yml"), "--path-output", str(out)],
-        cwd=REPO, env=nbgrader_env(), capture_output=True, text=True, timeout=300)
+        [
+            str(Path(sys.executable).parent / "jupyter-book"),
+            "build",
+            ".",
+            "--config",
+            str(out / "_config.yml"),
+            "--toc",
+            str(out / "_toc.yml"),
+            "--path-output",
+            str(out),
+        ],
+        cwd=REPO,
+        env=nbgrader_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     html_file = out / "_build" / "html" / f"{page}.html"
     assert result.returncode == 0 and html_file.is_file(), (
-        f"building {page} failed:\n{(result.stdout + result.stderr)[-3000:]}")
+        f"building {page} failed:\n{(result.stdout + result.stderr)[-3000:]}"
+    )
     return page.as_posix(), html_file.read_text()
 
 
@@ -163,10 +196,14 @@ def test_chapter_page_launches_binder_jupyterhub_and_colab(chapter_html):
     buttons = CONFIG["launch_buttons"]
 
     binder = [link for link in links if link.startswith(buttons["binderhub_url"])]
-    assert binder == [f"https://mybinder.org/v2/gh/{org}/{name}/{branch}?urlpath=lab/tree/{notebook}"], binder
+    assert binder == [
+        f"https://mybinder.org/v2/gh/{org}/{name}/{branch}?urlpath=lab/tree/{notebook}"
+    ], binder
 
     colab = [link for link in links if link.startswith(buttons["colab_url"])]
-    assert colab == [f"https://colab.research.google.com/github/{org}/{name}/blob/{branch}/{notebook}"], colab
+    assert colab == [
+        f"https://colab.research.google.com/github/{org}/{name}/blob/{branch}/{notebook}"
+    ], colab
 
     hub = [urlparse(link) for link in links if link.startswith(buttons["jupyterhub_url"])]
     assert len(hub) == 1, f"{page}: no JupyterHub button: {links}"
@@ -184,19 +221,26 @@ def test_binder_installs_the_pinned_requirements_and_the_course():
     # repo2docker: a binder/ folder replaces the root's files; environment.yml or a Dockerfile
     # there would take precedence over requirements.txt
     for overriding in ("environment.yml", "environment.yaml", "Dockerfile"):
-        assert not (binder / overriding).exists(), f"binder/{overriding} would override binder/requirements.txt"
+        assert not (binder / overriding).exists(), (
+            f"binder/{overriding} would override binder/requirements.txt"
+        )
     assert pins(binder / "requirements.txt") == pins(REPO / "requirements.txt"), (
-        "binder/requirements.txt must install exactly the pins of requirements.txt")
+        "binder/requirements.txt must install exactly the pins of requirements.txt"
+    )
     runtime = (binder / "runtime.txt").read_text().strip()
     assert re.fullmatch(r"python-3\.\d+", runtime), runtime
     requires = PYPROJECT["project"]["requires-python"]
     from packaging.specifiers import SpecifierSet
 
-    assert runtime.removeprefix("python-") in SpecifierSet(requires), f"{runtime} vs requires-python {requires}"
+    assert runtime.removeprefix("python-") in SpecifierSet(requires), (
+        f"{runtime} vs requires-python {requires}"
+    )
     post_build = binder / "postBuild"
     assert post_build.stat().st_mode & 0o111, "binder/postBuild must be executable"
     commands = [line for line in post_build.read_text().splitlines() if "pip install" in line]
-    assert len(commands) == 1 and commands[0].split()[-1] == "." and "--no-deps" in commands[0], commands
+    assert len(commands) == 1 and commands[0].split()[-1] == "." and "--no-deps" in commands[0], (
+        commands
+    )
 
 
 # --- the install cell ----------------------------------------------------------------------
@@ -208,9 +252,13 @@ def test_every_lecture_starts_with_the_install_cell():
         notebook = nbformat.read(path, as_version=4)
         first = next(cell for cell in notebook.cells if cell.cell_type == "code")
         name = path.relative_to(REPO)
-        assert first.source == wanted, f"{name}: first code cell is not the install cell (run scripts/install_cell.py)"
+        assert first.source == wanted, (
+            f"{name}: first code cell is not the install cell (run scripts/install_cell.py)"
+        )
         if (notebook.nbformat, notebook.nbformat_minor) >= (4, 5):
-            assert first.get("id") == install_cell.CELL_ID, f"{name}: install cell id {first.get('id')!r}"
+            assert first.get("id") == install_cell.CELL_ID, (
+                f"{name}: install cell id {first.get('id')!r}"
+            )
         assert not first.get("outputs"), f"{name}: notebooks are stored without outputs"
 
 
@@ -234,29 +282,41 @@ def test_install_cell_in_a_kernel_installs_only_when_course_utils_is_missing():
     from nbclient import NotebookClient
 
     cell = install_cell.cell_source()
-    notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell(RECORDER),
-        nbformat.v4.new_code_cell(cell),
-        nbformat.v4.new_code_cell("print(repr(pip_calls))"),
-        nbformat.v4.new_code_cell('sys.modules["course_utils"] = None  # not installed'),
-        nbformat.v4.new_code_cell(cell),
-        nbformat.v4.new_code_cell("print(repr(pip_calls))"),
-    ])
-    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": "/"}}).execute()
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(RECORDER),
+            nbformat.v4.new_code_cell(cell),
+            nbformat.v4.new_code_cell("print(repr(pip_calls))"),
+            nbformat.v4.new_code_cell('sys.modules["course_utils"] = None  # not installed'),
+            nbformat.v4.new_code_cell(cell),
+            nbformat.v4.new_code_cell("print(repr(pip_calls))"),
+        ]
+    )
+    NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": "/"}}
+    ).execute()
 
     def text(index):
-        return "".join(o.get("text", "") for o in notebook.cells[index].outputs if o.output_type == "stream")
+        return "".join(
+            o.get("text", "") for o in notebook.cells[index].outputs if o.output_type == "stream"
+        )
 
     assert text(1).strip() == f"course_utils {course_utils.__version__}", text(1)
-    assert ast.literal_eval(text(2)) == [], "the install cell called pip although course_utils imports"
+    assert ast.literal_eval(text(2)) == [], (
+        "the install cell called pip although course_utils imports"
+    )
     calls = ast.literal_eval(text(5))
     assert len(calls) == 1, calls
     arguments = shlex.split(calls[0])
     assert arguments[0] == "install", arguments
     requirement = Requirement(arguments[-1])
     url, _ = repository()
-    assert canonicalize_name(requirement.name) == canonicalize_name(PYPROJECT["project"]["name"]), requirement
-    assert requirement.url == f"git+{url}", f"installs from {requirement.url}, _config.yml says {url}"
+    assert canonicalize_name(requirement.name) == canonicalize_name(PYPROJECT["project"]["name"]), (
+        requirement
+    )
+    assert requirement.url == f"git+{url}", (
+        f"installs from {requirement.url}, _config.yml says {url}"
+    )
     assert requirement.extras == {install_cell.EXTRAS}, requirement.extras
     assert text(4).strip() == f"course_utils {course_utils.__version__}", text(4)
 
@@ -270,8 +330,13 @@ def test_the_install_requirement_resolves_to_this_package_and_the_pins(tmp_path)
     git = shutil.which("git")
     assert git, "git is needed to check the git+ requirement"
     clone = tmp_path / "course"
-    files = subprocess.run([git, "ls-files", "-co", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split("\n")
+    files = subprocess.run(
+        [git, "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
     for name in filter(None, files):
         source = REPO / name
         if source.is_file():
@@ -287,30 +352,57 @@ def test_the_install_requirement_resolves_to_this_package_and_the_pins(tmp_path)
     local = wanted.replace(f"git+{url}", f"git+{clone.as_uri()}")
     report = tmp_path / "report.json"
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--no-build-isolation",
-         "--ignore-installed", "--no-index", "--quiet", "--report", str(report), local],
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--no-deps",
+            "--no-build-isolation",
+            "--ignore-installed",
+            "--no-index",
+            "--quiet",
+            "--report",
+            str(report),
+            local,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     (installed,) = json.loads(report.read_text())["install"]
     metadata = installed["metadata"]
-    assert metadata["name"] == PYPROJECT["project"]["name"] and metadata["version"] == course_utils.__version__
+    assert (
+        metadata["name"] == PYPROJECT["project"]["name"]
+        and metadata["version"] == course_utils.__version__
+    )
     assert installed["download_info"]["vcs_info"]["vcs"] == "git"
     extras = set(Requirement(wanted).extras)
     missing = extras - set(metadata.get("provides_extra", []))
-    assert not missing, f"pyproject.toml declares no {sorted(missing)} extra that the install cell asks for"
+    assert not missing, (
+        f"pyproject.toml declares no {sorted(missing)} extra that the install cell asks for"
+    )
 
     pinned = pins(REPO / "requirements.txt")
     unpinned, unsatisfied = [], []
     for line in metadata.get("requires_dist", []):
         requirement = Requirement(line)
-        if requirement.marker and not any(requirement.marker.evaluate({"extra": e}) for e in extras | {""}):
+        if requirement.marker and not any(
+            requirement.marker.evaluate({"extra": e}) for e in extras | {""}
+        ):
             continue
-        version = pinned.get(canonicalize_name(requirement.name)) or installed_version(requirement.name)
+        version = pinned.get(canonicalize_name(requirement.name)) or installed_version(
+            requirement.name
+        )
         if version is None:
             unpinned.append(line)
         elif not requirement.specifier.contains(version, prereleases=True):
             unsatisfied.append(f"{line} (pinned {version})")
-    assert not unpinned, f"dependencies that requirements.txt neither pins nor brings in: {unpinned}"
+    assert not unpinned, (
+        f"dependencies that requirements.txt neither pins nor brings in: {unpinned}"
+    )
     assert not unsatisfied, f"dependencies the pins do not satisfy: {unsatisfied}"
 
 
@@ -318,14 +410,20 @@ def test_the_install_requirement_resolves_to_this_package_and_the_pins(tmp_path)
 
 # Instructor commands (python -m ...) documented from course_utils.grading; the rest of the
 # package is internal, as is the book-build extension.
-GRADING_COMMANDS = {"course_utils.grading.__main__", "course_utils.grading.mutation",
-                    "course_utils.grading.hardcoding"}
+GRADING_COMMANDS = {
+    "course_utils.grading.__main__",
+    "course_utils.grading.mutation",
+    "course_utils.grading.hardcoding",
+}
 NOT_DOCUMENTED = {"course_utils.grading", "course_utils.sphinx_offline"}
 
 
 def public_modules() -> set[str]:
-    found = {f"course_utils.{m.name}" for m in pkgutil.iter_modules(course_utils.__path__)
-             if not m.name.startswith("_")}
+    found = {
+        f"course_utils.{m.name}"
+        for m in pkgutil.iter_modules(course_utils.__path__)
+        if not m.name.startswith("_")
+    }
     return (found - NOT_DOCUMENTED) | GRADING_COMMANDS
 
 
@@ -364,7 +462,9 @@ def test_every_public_module_is_in_the_reference():
     documented = set(reference_sections())
     missing = public_modules() - documented
     assert not missing, f"modules without a section in book/api/*.md: {sorted(missing)}"
-    assert not documented - public_modules(), f"book/api documents internals: {sorted(documented - public_modules())}"
+    assert not documented - public_modules(), (
+        f"book/api documents internals: {sorted(documented - public_modules())}"
+    )
 
 
 def test_reference_pages_are_in_the_toc():
@@ -378,17 +478,24 @@ def test_each_module_links_to_the_chapters_that_use_it():
     importers = {}
     for notebook in lecture_notebooks():
         for module in imported_modules(notebook):
-            importers.setdefault(module, set()).add(notebook.relative_to(REPO).with_suffix("").as_posix())
+            importers.setdefault(module, set()).add(
+                notebook.relative_to(REPO).with_suffix("").as_posix()
+            )
     toc = (REPO / "_toc.yml").read_text()
     for module, (page, section) in reference_sections().items():
         linked = set()
         for target in re.findall(r"\{doc\}`(?:[^`<]*<)?([^`>]+)>?`", section):
             resolved = (page.parent / target).resolve().relative_to(REPO).as_posix()
-            assert f"file: {resolved}\n" in toc, f"{page.name}, {module}: links to {target}, not a page of the book"
+            assert f"file: {resolved}\n" in toc, (
+                f"{page.name}, {module}: links to {target}, not a page of the book"
+            )
             linked.add(resolved)
         assert linked, f"{page.name}: {module} links to no chapter"
         unlinked = importers.get(module, set()) - linked
-        assert not unlinked, f"{page.name}: {module} is imported by {sorted(unlinked)}, which its section does not link"
+        assert not unlinked, (
+            f"{page.name}: {module} is imported by {sorted(unlinked)}, which its section does not "
+            "link"
+        )
 
 
 def test_constant_docstrings_keep_their_text_through_napoleon():
@@ -403,8 +510,11 @@ def test_constant_docstrings_keep_their_text_through_napoleon():
         sys.path.remove(str(API / "_ext"))
     docstring = ["VGG configurations (table 1): channels of 3x3 convs, then pools", ""]
     plain = GoogleDocstring(docstring, Config(), what="data", name="x.VGG").lines()
-    assert any(line.startswith(":type:") for line in plain), "napoleon no longer reads an inline type"
-    kept = GoogleDocstring(split_after_type_colon(docstring[0]) + docstring[1:], Config(), what="data",
-                           name="x.VGG").lines()
+    assert any(line.startswith(":type:") for line in plain), (
+        "napoleon no longer reads an inline type"
+    )
+    kept = GoogleDocstring(
+        split_after_type_colon(docstring[0]) + docstring[1:], Config(), what="data", name="x.VGG"
+    ).lines()
     assert not any(line.startswith(":type:") for line in kept), kept
     assert " ".join(kept).split() == docstring[0].split(), kept

@@ -79,7 +79,10 @@ class Directive:
     section: str  # the nearest ## or ### heading above the directive ("" if none)
 
     def __str__(self) -> str:
-        return f"{self.page} ({self.section!r}): {self.pyobject} from {os.path.relpath(self.file, REPO)}"
+        return (
+            f"{self.page} ({self.section!r}): {self.pyobject} from "
+            f"{os.path.relpath(self.file, REPO)}"
+        )
 
 
 def docname(notebook: Path) -> str:
@@ -87,7 +90,8 @@ def docname(notebook: Path) -> str:
 
 
 def directives_in(cells: list[dict], notebook: Path) -> list[Directive]:
-    """The ``literalinclude`` directives with ``:pyobject:`` in the markdown ``cells`` of ``notebook``."""
+    """The ``literalinclude`` directives with ``:pyobject:`` in the markdown ``cells`` of
+    ``notebook``."""
     found, section = [], ""
     for cell in cells:
         if cell["cell_type"] != "markdown":
@@ -106,8 +110,14 @@ def directives_in(cells: list[dict], notebook: Path) -> list[Directive]:
             if "pyobject" not in options:
                 continue
             above = [title for start, title in headings if start < match.start()]
-            found.append(Directive(docname(notebook), (notebook.parent / match["path"]).resolve(),
-                                   options["pyobject"], above[-1] if above else section))
+            found.append(
+                Directive(
+                    docname(notebook),
+                    (notebook.parent / match["path"]).resolve(),
+                    options["pyobject"],
+                    above[-1] if above else section,
+                )
+            )
         if headings:
             section = headings[-1][1]
     return found
@@ -123,12 +133,16 @@ def book_directives() -> list[Directive]:
 
 
 def find_object(tree: ast.Module, qualname: str) -> ast.AST | None:
-    """The class or function ``qualname`` (``Class.method`` for members) names, as ``:pyobject:`` finds it."""
+    """The class or function ``qualname`` (``Class.method`` for members) names, as ``:pyobject:``
+    finds it."""
     scope: ast.AST = tree
     for part in qualname.split("."):
         if not isinstance(scope, (ast.Module, ast.ClassDef)):
             return None
-        scope = next((node for node in scope.body if isinstance(node, DEFINITIONS) and node.name == part), None)
+        scope = next(
+            (node for node in scope.body if isinstance(node, DEFINITIONS) and node.name == part),
+            None,
+        )
         if scope is None:
             return None
     return scope
@@ -141,7 +155,9 @@ def shown_span(node: ast.AST) -> tuple[int, int]:
 
 def shown_in_claims(docstring: str | None) -> list[tuple[str, str]]:
     """``(doc, section)`` of each ``Shown in :doc:`...`, section "..."`` sentence (it may wrap)."""
-    return [(m["doc"], m["section"]) for m in SHOWN_IN.finditer(" ".join((docstring or "").split()))]
+    return [
+        (m["doc"], m["section"]) for m in SHOWN_IN.finditer(" ".join((docstring or "").split()))
+    ]
 
 
 def problems_with(directive: Directive, source: str | None) -> list[str]:
@@ -155,17 +171,22 @@ def problems_with(directive: Directive, source: str | None) -> list[str]:
     claims = shown_in_claims(ast.get_docstring(node))
     if (directive.page, directive.section) not in claims:
         wanted = f'Shown in :doc:`{directive.page}`, section "{directive.section}".'
-        problems.append(f"{directive}: its docstring should say {wanted!r}, says {claims or 'nothing'}")
+        problems.append(
+            f"{directive}: its docstring should say {wanted!r}, says {claims or 'nothing'}"
+        )
     first, last = shown_span(node)
-    for number, line in enumerate(source.splitlines()[first - 1:last], first):
+    for number, line in enumerate(source.splitlines()[first - 1 : last], first):
         if len(line) > CODE_COLUMN:
-            problems.append(f"{directive}: line {number} has {len(line)} > {CODE_COLUMN} characters: "
-                            f"{line.strip()[:60]}")
+            problems.append(
+                f"{directive}: line {number} has {len(line)} > {CODE_COLUMN} characters: "
+                f"{line.strip()[:60]}"
+            )
     return problems
 
 
 def claims_in(source: str, filename: str) -> list[tuple[str, str, str, str]]:
-    """``(filename, qualname, doc, section)`` for each ``Shown in`` sentence in a module's docstrings."""
+    """``(filename, qualname, doc, section)`` for each ``Shown in`` sentence in a module's
+    docstrings."""
     found = []
 
     def visit(body: list[ast.stmt], prefix: str) -> None:
@@ -178,18 +199,29 @@ def claims_in(source: str, filename: str) -> list[tuple[str, str, str, str]]:
                     visit(node.body, qualname + ".")
 
     tree = ast.parse(source)
-    found.extend((filename, "<module>", doc, section) for doc, section in shown_in_claims(ast.get_docstring(tree)))
+    found.extend(
+        (filename, "<module>", doc, section)
+        for doc, section in shown_in_claims(ast.get_docstring(tree))
+    )
     visit(tree.body, "")
     return found
 
 
-def unbacked_claims(claims: list[tuple[str, str, str, str]], directives: list[Directive]) -> list[str]:
+def unbacked_claims(
+    claims: list[tuple[str, str, str, str]], directives: list[Directive]
+) -> list[str]:
     """The claims that no directive backs: the page does not include that object there."""
-    shown = {(d.file.relative_to(REPO).as_posix(), d.pyobject, d.page, d.section)
-             for d in directives if d.file.is_relative_to(REPO)}
-    return [f"{filename} {qualname}: says it is shown in {doc}, section {section!r}, "
-            "but that page does not include it there"
-            for filename, qualname, doc, section in claims if (filename, qualname, doc, section) not in shown]
+    shown = {
+        (d.file.relative_to(REPO).as_posix(), d.pyobject, d.page, d.section)
+        for d in directives
+        if d.file.is_relative_to(REPO)
+    }
+    return [
+        f"{filename} {qualname}: says it is shown in {doc}, section {section!r}, "
+        "but that page does not include it there"
+        for filename, qualname, doc, section in claims
+        if (filename, qualname, doc, section) not in shown
+    ]
 
 
 def chapters_without_code(directives: list[Directive], chapters: list[str]) -> list[str]:
@@ -208,17 +240,24 @@ def test_the_book_has_directives_to_check():
     assert len(DIRECTIVES) >= len(CHAPTERS_THAT_SHOW_CODE), DIRECTIVES
 
 
-@pytest.mark.parametrize("directive", DIRECTIVES, ids=lambda d: f"{d.page.split('/')[-1]}:{d.pyobject}")
+@pytest.mark.parametrize(
+    "directive", DIRECTIVES, ids=lambda d: f"{d.page.split('/')[-1]}:{d.pyobject}"
+)
 def test_each_shown_object_exists_says_where_and_fits_the_column(directive):
     source = directive.file.read_text() if directive.file.is_file() else None
-    assert directive.file.is_relative_to(REPO), f"{directive}: includes a file outside the repository"
+    assert directive.file.is_relative_to(REPO), (
+        f"{directive}: includes a file outside the repository"
+    )
     problems = problems_with(directive, source)
     assert not problems, "\n".join(problems)
 
 
 def test_every_shown_in_sentence_is_backed_by_a_directive():
-    claims = [claim for path in sorted(PACKAGE.rglob("*.py"))
-              for claim in claims_in(path.read_text(), path.relative_to(REPO).as_posix())]
+    claims = [
+        claim
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for claim in claims_in(path.read_text(), path.relative_to(REPO).as_posix())
+    ]
     assert claims, "no course_utils docstring says where it is shown"
     problems = unbacked_claims(claims, DIRECTIVES)
     assert not problems, "\n".join(problems)
@@ -226,7 +265,9 @@ def test_every_shown_in_sentence_is_backed_by_a_directive():
 
 def test_each_listed_chapter_shows_library_code():
     for chapter in CHAPTERS_THAT_SHOW_CODE:
-        assert (BOOK / f"{chapter}.ipynb").is_file(), f"CHAPTERS_THAT_SHOW_CODE lists a missing page: {chapter}"
+        assert (BOOK / f"{chapter}.ipynb").is_file(), (
+            f"CHAPTERS_THAT_SHOW_CODE lists a missing page: {chapter}"
+        )
     missing = chapters_without_code(DIRECTIVES, CHAPTERS_THAT_SHOW_CODE)
     assert not missing, f"these chapters show no library code with literalinclude: {missing}"
 
@@ -247,15 +288,31 @@ PAGE = REPO / "book" / "99_sample" / "sample.ipynb"
 SAMPLE_CELLS = [
     {"cell_type": "markdown", "source": "# Sample\n\n## First section\n\nText.\n"},
     {"cell_type": "code", "source": "## not a heading: a comment in code\n"},
-    {"cell_type": "markdown", "source": [
-        "Still in the first section:\n", "\n",
-        "```{literalinclude} ../../course_utils/sample.py\n", ":language: python\n",
-        ":pyobject: Block.forward\n", "```\n",
-        "\n", "### A subsection\n", "\n",
-        "```python\n", "## a comment in a code fence, not a heading\n", "```\n", "\n",
-        ":::{literalinclude} ../../course_utils/sample.py\n", ":pyobject: helper\n", ":::\n",
-        "\n", "```{literalinclude} ../../course_utils/sample.py\n", ":lines: 1-3\n", "```\n",
-    ]},
+    {
+        "cell_type": "markdown",
+        "source": [
+            "Still in the first section:\n",
+            "\n",
+            "```{literalinclude} ../../course_utils/sample.py\n",
+            ":language: python\n",
+            ":pyobject: Block.forward\n",
+            "```\n",
+            "\n",
+            "### A subsection\n",
+            "\n",
+            "```python\n",
+            "## a comment in a code fence, not a heading\n",
+            "```\n",
+            "\n",
+            ":::{literalinclude} ../../course_utils/sample.py\n",
+            ":pyobject: helper\n",
+            ":::\n",
+            "\n",
+            "```{literalinclude} ../../course_utils/sample.py\n",
+            ":lines: 1-3\n",
+            "```\n",
+        ],
+    },
 ]
 SAMPLE_SOURCE = '''
 class Block:
@@ -296,23 +353,36 @@ def test_a_correct_sample_passes():
 
 
 def test_a_missing_file_fails():
-    assert "the file does not exist" in problems_with(sample_directive("helper", "A subsection"), None)[0]
+    assert (
+        "the file does not exist"
+        in problems_with(sample_directive("helper", "A subsection"), None)[0]
+    )
 
 
 def test_a_missing_object_fails():
-    assert "defines no Block.backward" in problems_with(sample_directive("Block.backward", "First section"),
-                                                        SAMPLE_SOURCE)[0]
+    assert (
+        "defines no Block.backward"
+        in problems_with(sample_directive("Block.backward", "First section"), SAMPLE_SOURCE)[0]
+    )
     # a method is found through its class only
-    assert "defines no forward" in problems_with(sample_directive("forward", "First section"), SAMPLE_SOURCE)[0]
+    assert (
+        "defines no forward"
+        in problems_with(sample_directive("forward", "First section"), SAMPLE_SOURCE)[0]
+    )
 
 
-@pytest.mark.parametrize("old, new", [
-    ('section "First section"', 'section "A subsection"'),  # another section
-    ("/book/99_sample/sample`", "/book/99_sample/other`"),  # another page
-    ("Shown in :doc:", "Seen in :doc:"),  # no sentence at all
-])
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ('section "First section"', 'section "A subsection"'),  # another section
+        ("/book/99_sample/sample`", "/book/99_sample/other`"),  # another page
+        ("Shown in :doc:", "Seen in :doc:"),  # no sentence at all
+    ],
+)
 def test_a_wrong_or_missing_shown_in_sentence_fails(old, new):
-    problems = problems_with(sample_directive("Block.forward", "First section"), SAMPLE_SOURCE.replace(old, new))
+    problems = problems_with(
+        sample_directive("Block.forward", "First section"), SAMPLE_SOURCE.replace(old, new)
+    )
     assert len(problems) == 1 and "its docstring should say" in problems[0], problems
 
 
@@ -320,7 +390,9 @@ def test_a_long_line_fails_and_the_decorator_counts():
     long_body = SAMPLE_SOURCE.replace("return x + 1", "return x + " + "1 + " * 20 + "1")
     problems = problems_with(sample_directive("Block.forward", "First section"), long_body)
     assert len(problems) == 1 and "> 76 characters" in problems[0], problems
-    long_decorator = SAMPLE_SOURCE.replace("@staticmethod", "@staticmethod" + " " * 70 + "# a long decorator line")
+    long_decorator = SAMPLE_SOURCE.replace(
+        "@staticmethod", "@staticmethod" + " " * 70 + "# a long decorator line"
+    )
     problems = problems_with(sample_directive("helper", "A subsection"), long_decorator)
     assert len(problems) == 1 and "> 76 characters" in problems[0], problems
 
@@ -335,4 +407,6 @@ def test_a_shown_in_sentence_without_its_directive_fails():
 def test_a_chapter_without_directives_fails():
     directives = directives_in(SAMPLE_CELLS, PAGE)
     assert chapters_without_code(directives, ["99_sample/sample"]) == []
-    assert chapters_without_code(directives, ["99_sample/sample", "98_other/other"]) == ["98_other/other"]
+    assert chapters_without_code(directives, ["99_sample/sample", "98_other/other"]) == [
+        "98_other/other"
+    ]

@@ -42,8 +42,16 @@ def test_fit_learns_and_returns_history():
     model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
     loader = DataLoader(separable_problem(), batch_size=32, shuffle=True)
     val = DataLoader(separable_problem(seed=1), batch_size=64)
-    history = train.fit(model, loader, nn.functional.cross_entropy, torch.optim.Adam(model.parameters(), 1e-2),
-                        epochs=8, val_loader=val, device=torch.device("cpu"), progress=False)
+    history = train.fit(
+        model,
+        loader,
+        nn.functional.cross_entropy,
+        torch.optim.Adam(model.parameters(), 1e-2),
+        epochs=8,
+        val_loader=val,
+        device=torch.device("cpu"),
+        progress=False,
+    )
     assert len(history.train_loss) == len(history.val_accuracy) == 8
     assert history.train_loss[-1] < 0.5 * history.train_loss[0]
     assert history.val_accuracy[-1] > 0.9
@@ -56,8 +64,16 @@ def test_fit_regression_and_evaluate_restores_mode():
     model = nn.Linear(2, 1)
     x = torch.randn(64, 2)
     loader = DataLoader(TensorDataset(x, x.sum(dim=1, keepdim=True)), batch_size=16)
-    history = train.fit(model, loader, nn.functional.mse_loss, torch.optim.SGD(model.parameters(), 0.1),
-                        epochs=20, device=torch.device("cpu"), classification=False, progress=False)
+    history = train.fit(
+        model,
+        loader,
+        nn.functional.mse_loss,
+        torch.optim.SGD(model.parameters(), 0.1),
+        epochs=20,
+        device=torch.device("cpu"),
+        classification=False,
+        progress=False,
+    )
     assert history.train_accuracy == [None] * 20 and history.train_loss[-1] < 1e-3
     model.train()
     loss, accuracy = train.evaluate(model, loader, nn.functional.mse_loss, classification=False)
@@ -69,11 +85,21 @@ def test_fit_rejects_bad_epochs(epochs):
     model = nn.Linear(2, 2)
     loader = DataLoader(separable_problem(8), batch_size=4)
     with pytest.raises(ValueError, match="epochs must be a positive integer"):
-        train.fit(model, loader, nn.functional.cross_entropy, torch.optim.SGD(model.parameters(), 0.1), epochs)
+        train.fit(
+            model,
+            loader,
+            nn.functional.cross_entropy,
+            torch.optim.SGD(model.parameters(), 0.1),
+            epochs,
+        )
 
 
 def test_fit_rejects_empty_loader():
     model = nn.Linear(2, 2)
-    empty = DataLoader(TensorDataset(torch.zeros(3, 2), torch.zeros(3).long()), batch_size=4, drop_last=True)
+    empty = DataLoader(
+        TensorDataset(torch.zeros(3, 2), torch.zeros(3).long()), batch_size=4, drop_last=True
+    )
     with pytest.raises(ValueError, match="train_loader is empty"):
-        train.fit(model, empty, nn.functional.cross_entropy, torch.optim.SGD(model.parameters(), 0.1), 1)
+        train.fit(
+            model, empty, nn.functional.cross_entropy, torch.optim.SGD(model.parameters(), 0.1), 1
+        )

@@ -17,7 +17,7 @@ def test_warnings_go_to_stdout_not_stderr(capsys):
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             kernel_warning = "torch says: this is deprecated"
-            warnings.warn(kernel_warning, UserWarning)
+            warnings.warn(kernel_warning, UserWarning, stacklevel=1)
         out, err = capsys.readouterr()
     finally:
         warnings.showwarning = saved
@@ -37,8 +37,12 @@ def test_kernel_exec_line_runs_in_a_fresh_interpreter():
 def test_mathjax_is_configured_from_the_installed_files():
     static = sphinx_offline.mathjax_static_dir()
     assert (static / sphinx_offline.MATHJAX_SCRIPT).stat().st_size > 100_000
-    assert (static / "mathjax" / "es5" / "output" / "chtml" / "fonts" / "woff-v2").is_dir(), "CHTML fonts missing"
-    config = SimpleNamespace(html_static_path=["_static_of_the_book"], mathjax_path="https://cdn.example/mathjax.js")
+    assert (static / "mathjax" / "es5" / "output" / "chtml" / "fonts" / "woff-v2").is_dir(), (
+        "CHTML fonts missing"
+    )
+    config = SimpleNamespace(
+        html_static_path=["_static_of_the_book"], mathjax_path="https://cdn.example/mathjax.js"
+    )
     sphinx_offline._use_local_mathjax(app=None, config=config)
     assert config.mathjax_path == sphinx_offline.MATHJAX_SCRIPT
     assert config.html_static_path == ["_static_of_the_book", str(static)]

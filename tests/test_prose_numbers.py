@@ -30,7 +30,8 @@ LECTURES = sorted((REPO / "book").rglob("*.ipynb"))
 ALLOWED: dict[str, dict[str, str]] = {
     "02_architectures/architectures.ipynb": {
         "14": "LeNet-5's published geometry (28 / 2); the summary table above shows it",
-        "64": "published filter counts (AlexNet single-tower, VGG stages, VGG-7) that the models define",
+        "64": "published filter counts (AlexNet single-tower, VGG stages, VGG-7) that the models "
+        "define",
         "96": "the original AlexNet's filter counts (Krizhevsky et al. 2012), cited",
         "128": "published filter counts (VGG stages, VGG-7) and the printed '+ 128' being quoted",
         "384": "AlexNet's published filter counts",
@@ -98,7 +99,8 @@ def is_count_or_year(number: str) -> bool:
 
 
 def code_literals(notebook) -> set[float]:
-    """The value of every numeric literal in the notebook's code cells (``2e-3`` and ``0.002`` alike)."""
+    """The value of every numeric literal in the notebook's code cells (``2e-3`` and ``0.002``
+    alike)."""
     code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
     literals = re.findall(r"(?<![\w.])\d[\d_]*(?:\.\d+)?(?:[eE][-+]?\d+)?", code)
     return {float(literal.replace("_", "")) for literal in literals}
@@ -128,9 +130,10 @@ def untraced_numbers(path: Path) -> list[str]:
 def test_prose_numbers_are_glued_defined_or_cited(path):
     problems = untraced_numbers(path)
     assert not problems, (
-        f"{path.relative_to(REPO)}: numbers typed into the prose that the notebook neither glues nor "
-        f"defines in code (glue the computed value, or, for a definition or citation, add it to ALLOWED "
-        f"with the reason):\n  " + "\n  ".join(problems))
+        f"{path.relative_to(REPO)}: numbers typed into the prose that the notebook neither glues "
+        "nor defines in code (glue the computed value, or, for a definition or citation, add it "
+        "to ALLOWED with the reason):\n  " + "\n  ".join(problems)
+    )
 
 
 def test_allow_list_names_existing_pages_and_numbers():
@@ -138,16 +141,24 @@ def test_allow_list_names_existing_pages_and_numbers():
         path = REPO / "book" / page
         assert path.is_file(), f"ALLOWED names {page}, which is not a lecture notebook"
         notebook = nbformat.read(path, as_version=4)
-        written = {number for cell in notebook.cells if cell.cell_type == "markdown"
-                   for number, _ in numbers_in(cell.source)}
+        written = {
+            number
+            for cell in notebook.cells
+            if cell.cell_type == "markdown"
+            for number, _ in numbers_in(cell.source)
+        }
         stale = sorted(set(numbers) - written)
         assert not stale, f"ALLOWED[{page!r}] lists numbers the page no longer writes: {stale}"
 
 
 def test_the_check_finds_a_typed_result_and_ignores_glue_math_and_names():
-    found = [n for n, _ in numbers_in(
-        "Accuracy reached 93.5 % after {glue:text}`epochs` epochs on ResNet-50 with $y = 2x + 13$, "
-        "see `lr = 0.125` and [the 2014 paper](https://example.org/1234).")]
+    found = [
+        n
+        for n, _ in numbers_in(
+            "Accuracy reached 93.5 % after {glue:text}`epochs` epochs on ResNet-50 with $y = 2x "
+            "+ 13$, see `lr = 0.125` and [the 2014 paper](https://example.org/1234)."
+        )
+    ]
     assert found == ["93.5", "2014"], found  # a link's text is prose, its target is not
     assert is_count_or_year("2014") and is_count_or_year("3") and not is_count_or_year("13")
     assert not is_count_or_year("93.5") and not is_count_or_year("1,797".replace(",", ""))

@@ -1,4 +1,5 @@
-"""course_utils.resnet and course_utils.densenet against torchvision's models and the channel arithmetic."""
+"""course_utils.resnet and course_utils.densenet against torchvision's models and the channel
+arithmetic."""
 
 import pytest
 import torch
@@ -6,11 +7,26 @@ import torchvision
 from torch import nn
 
 from course_utils.densenet import DenseBlock, DenseNet, Transition
-from course_utils.resnet import BasicBlock, Bottleneck, PreActBlock, SmallResNet, resnet18, resnet34, resnet50
+from course_utils.resnet import (
+    BasicBlock,
+    Bottleneck,
+    PreActBlock,
+    SmallResNet,
+    resnet18,
+    resnet34,
+    resnet50,
+)
 
 
-@pytest.mark.parametrize("ours, name", [(resnet18, "resnet18"), (resnet34, "resnet34"), (resnet50, "resnet50"),
-                                        (DenseNet, "densenet121")])
+@pytest.mark.parametrize(
+    "ours, name",
+    [
+        (resnet18, "resnet18"),
+        (resnet34, "resnet34"),
+        (resnet50, "resnet50"),
+        (DenseNet, "densenet121"),
+    ],
+)
 def test_torchvision_state_dict_loads_and_gives_the_same_output(ours, name):
     torch.manual_seed(0)
     theirs = torchvision.models.get_model(name).eval()
@@ -48,7 +64,9 @@ def test_bottleneck_and_preactivation_shapes():
     with torch.no_grad():
         pre.conv2.weight.zero_()
         x = torch.randn(1, 8, 4, 4)
-        assert torch.equal(pre(x), x), "a pre-activation block with a zero branch is the identity (no ReLU after the sum)"
+        assert torch.equal(pre(x), x), (
+            "a pre-activation block with a zero branch is the identity (no ReLU after the sum)"
+        )
     assert PreActBlock(8, 16, stride=2)(torch.randn(1, 8, 4, 4)).shape == (1, 16, 2, 2)
 
 
@@ -57,9 +75,13 @@ def test_dense_block_and_transition_channel_arithmetic():
     x = torch.randn(2, 10, 8, 8)
     y = block(x)
     assert y.shape == (2, 10 + 4 * 6, 8, 8) and block.out_channels == 34
-    assert torch.equal(y[:, :10], x), "a dense block passes its input through unchanged in its first channels"
+    assert torch.equal(y[:, :10], x), (
+        "a dense block passes its input through unchanged in its first channels"
+    )
     assert Transition(34, 17)(y).shape == (2, 17, 4, 4)
-    net = DenseNet(growth_rate=12, block_config=(2, 3), num_init_features=16, compression=0.5, num_classes=5)
+    net = DenseNet(
+        growth_rate=12, block_config=(2, 3), num_init_features=16, compression=0.5, num_classes=5
+    )
     # 16 -> +2*12 = 40 -> transition 20 -> +3*12 = 56 channels into the classifier
     assert net.classifier.in_features == 56
     assert net(torch.randn(1, 3, 32, 32)).shape == (1, 5)
@@ -71,14 +93,18 @@ def test_small_resnet_depth_and_plain_twin(blocks):
     convs = [m for m in plain.modules() if isinstance(m, nn.Conv2d)]
     linears = [m for m in plain.modules() if isinstance(m, nn.Linear)]
     assert len(convs) + len(linears) == residual.depth == 4 * blocks + 2
-    extra = sum(p.numel() for p in residual.parameters()) - sum(p.numel() for p in plain.parameters())
-    assert extra == 8 * 16 + 2 * 16, "the residual net adds only the one projection shortcut (1x1 conv + BN)"
+    extra = sum(p.numel() for p in residual.parameters()) - sum(
+        p.numel() for p in plain.parameters()
+    )
+    assert extra == 8 * 16 + 2 * 16, (
+        "the residual net adds only the one projection shortcut (1x1 conv + BN)"
+    )
     assert residual(torch.randn(3, 1, 28, 28)).shape == (3, 10)
 
 
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="4 stages"):
-        torchvision_free = __import__("course_utils.resnet", fromlist=["ResNet"]).ResNet(BasicBlock, [2, 2, 2])
+        __import__("course_utils.resnet", fromlist=["ResNet"]).ResNet(BasicBlock, [2, 2, 2])
     with pytest.raises(ValueError, match="compression"):
         DenseNet(compression=0.0)
     with pytest.raises(ValueError, match="blocks_per_stage"):

@@ -21,7 +21,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nbgrader_course import CHAPTERS, REPO, answer_cells, fill_answers, graded_cells, nbgrader_env, solution_answers
+from nbgrader_course import (
+    CHAPTERS,
+    REPO,
+    answer_cells,
+    fill_answers,
+    graded_cells,
+    nbgrader_env,
+    solution_answers,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -36,9 +44,20 @@ def serve(folder: Path, env: dict[str, str]):
     """A jupyter-server rooted at ``folder``; yields (base URL, token) and stops it afterwards."""
     port, token = free_port(), secrets.token_hex(16)
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyter-server"), "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={folder}"],
-        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            str(Path(sys.executable).parent / "jupyter-server"),
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={folder}",
+        ],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -77,19 +96,27 @@ def bare_server(tmp_path_factory):
 
 def press_validate(base: str, token: str, path: str) -> dict:
     request = urllib.request.Request(
-        f"{base}/assignments/validate", data=urllib.parse.urlencode({"path": path}).encode(),
-        headers={"Authorization": f"token {token}"}, method="POST",
+        f"{base}/assignments/validate",
+        data=urllib.parse.urlencode({"path": path}).encode(),
+        headers={"Authorization": f"token {token}"},
+        method="POST",
     )
     with urllib.request.urlopen(request, timeout=300) as response:
         return json.loads(response.read())
 
 
 def test_nbgrader_extensions_are_enabled_for_jupyterlab():
-    listing = subprocess.run([str(Path(sys.executable).parent / "jupyter"), "labextension", "list"],
-                             capture_output=True, text=True, env=nbgrader_env())
+    listing = subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter"), "labextension", "list"],
+        capture_output=True,
+        text=True,
+        env=nbgrader_env(),
+    )
     text = listing.stdout + listing.stderr
     line = next((ln for ln in text.splitlines() if "@jupyter/nbgrader" in ln), "")
-    assert "enabled" in line and "OK" in line, f"nbgrader's JupyterLab extension is not enabled:\n{text}"
+    assert "enabled" in line and "OK" in line, (
+        f"nbgrader's JupyterLab extension is not enabled:\n{text}"
+    )
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -100,14 +127,20 @@ def test_validate_button_on_blank_and_solved_notebooks(chapter, student_server):
     assert blank["success"], f"Validate crashed on the untouched exercise: {blank['value']}"
     failed = blank["value"].get("failed", [])
     release = nbformat.read(folder / release_path, as_version=4)
-    assert len(failed) == len(graded_cells(release)), f"Validate should report every test cell failing, got {len(failed)}"
-    assert all("NotImplementedError" in f["raw_error"] for f in failed), "blank test cells should fail on the stubs"
+    assert len(failed) == len(graded_cells(release)), (
+        f"Validate should report every test cell failing, got {len(failed)}"
+    )
+    assert all("NotImplementedError" in f["raw_error"] for f in failed), (
+        "blank test cells should fail on the stubs"
+    )
     assert len(answer_cells(release)) >= 5
 
     solved_path = Path("exercises") / chapter / "solved.ipynb"
     nbformat.write(fill_answers(release, solution_answers(chapter)), folder / solved_path)
     solved = press_validate(base, token, str(solved_path))
-    assert solved == {"success": True, "value": {}}, f"Validate reports problems with correct answers: {solved}"
+    assert solved == {"success": True, "value": {}}, (
+        f"Validate reports problems with correct answers: {solved}"
+    )
 
 
 WARNING_TEXT = "deprecated on purpose"
@@ -115,8 +148,10 @@ WARNING_TEXT = "deprecated on purpose"
 
 def warning_in_every_call(answer: str, name: str) -> str:
     """A correct answer whose function ``name`` emits a UserWarning each time a test calls it."""
-    return answer + (f"\n\n_{name} = {name}\n\n\ndef {name}(*args, **kwargs):\n    import warnings\n\n"
-                     f"    warnings.warn({WARNING_TEXT!r}, UserWarning)\n    return _{name}(*args, **kwargs)\n")
+    return answer + (
+        f"\n\n_{name} = {name}\n\n\ndef {name}(*args, **kwargs):\n    import warnings\n\n"
+        f"    warnings.warn({WARNING_TEXT!r}, UserWarning)\n    return _{name}(*args, **kwargs)\n"
+    )
 
 
 def test_validate_in_a_folder_without_the_course_config(bare_server):
@@ -127,20 +162,32 @@ def test_validate_in_a_folder_without_the_course_config(bare_server):
     release = nbformat.read(REPO / "exercises" / chapter / f"{chapter}.ipynb", as_version=4)
     nbformat.write(release, folder / "blank.ipynb")
     blank = press_validate(base, token, "blank.ipynb")
-    assert blank["success"] and len(blank["value"].get("failed", [])) == len(graded_cells(release)), blank
+    assert blank["success"] and len(blank["value"].get("failed", [])) == len(
+        graded_cells(release)
+    ), blank
 
     answers = solution_answers(chapter)
-    answers["conv_layer_params"] = warning_in_every_call(answers["conv_layer_params"], "conv_layer_params")
+    answers["conv_layer_params"] = warning_in_every_call(
+        answers["conv_layer_params"], "conv_layer_params"
+    )
     solved = fill_answers(release, answers)
     nbformat.write(solved, folder / "solved.ipynb")
     result = press_validate(base, token, "solved.ipynb")
-    assert result == {"success": True, "value": {}}, f"Validate fails a correct answer that warns: {result}"
+    assert result == {"success": True, "value": {}}, (
+        f"Validate fails a correct answer that warns: {result}"
+    )
 
-    # the same answer with Python's own warning printer put back (what the setup cell replaced) fails:
-    # the setup cell's routing is what makes the difference
-    restored = "import warnings\n\nwarnings.showwarning = warnings._showwarning_orig\n\n" + answers["conv_layer_params"]
-    nbformat.write(fill_answers(release, {**answers, "conv_layer_params": restored}), folder / "unrouted.ipynb")
+    # the same answer with Python's own warning printer put back (what the setup cell replaced)
+    # fails: the setup cell's routing is what makes the difference
+    restored = (
+        "import warnings\n\nwarnings.showwarning = warnings._showwarning_orig\n\n"
+        + answers["conv_layer_params"]
+    )
+    nbformat.write(
+        fill_answers(release, {**answers, "conv_layer_params": restored}), folder / "unrouted.ipynb"
+    )
     without = press_validate(base, token, "unrouted.ipynb")
     failed = [f["source"] for f in without["value"].get("failed", [])]
     assert without["success"] and len(failed) == 1 and "conv_layer_params(" in failed[0], (
-        f"a warning on stderr should fail exactly its test cell: {without}")
+        f"a warning on stderr should fail exactly its test cell: {without}"
+    )

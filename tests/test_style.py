@@ -1,4 +1,5 @@
-"""course_utils.style, .features and .synthesis against independent references: explicit sums, torchvision's VGG-19, the hub cache."""
+"""course_utils.style, .features and .synthesis against independent references: explicit sums,
+torchvision's VGG-19, the hub cache."""
 
 from __future__ import annotations
 
@@ -13,8 +14,19 @@ from torch import nn
 from course_utils import features as extractors
 from course_utils import synthesis
 from course_utils.data import center_crop
-from course_utils.features import RandomMultiScaleFeatures, VGGFeatures, load_feature_extractor, vgg_layer_names
-from course_utils.style import ContentLoss, StyleLoss, gram_matrix, style_layer_loss, total_variation
+from course_utils.features import (
+    RandomMultiScaleFeatures,
+    VGGFeatures,
+    load_feature_extractor,
+    vgg_layer_names,
+)
+from course_utils.style import (
+    ContentLoss,
+    StyleLoss,
+    gram_matrix,
+    style_layer_loss,
+    total_variation,
+)
 from course_utils.synthesis import image_to_tensor, synthesize
 
 
@@ -29,7 +41,9 @@ def numpy_gram(fmap: np.ndarray) -> np.ndarray:
 
 
 def test_gram_matrix_equals_explicit_sums_per_image():
-    features = torch.randn(3, 4, 5, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    features = torch.randn(
+        3, 4, 5, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     grams = gram_matrix(features)
     assert grams.shape == (3, 4, 4)
     for b in range(3):
@@ -37,9 +51,13 @@ def test_gram_matrix_equals_explicit_sums_per_image():
 
 
 def test_gram_matrix_ignores_where_features_are():
-    features = torch.randn(1, 8, 6, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    features = torch.randn(
+        1, 8, 6, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
     flat = features.flatten(2)
-    shuffled = flat[..., torch.randperm(36, generator=torch.Generator().manual_seed(2))].view_as(features)
+    shuffled = flat[..., torch.randperm(36, generator=torch.Generator().manual_seed(2))].view_as(
+        features
+    )
     torch.testing.assert_close(gram_matrix(shuffled), gram_matrix(features))
     assert not torch.equal(shuffled, features)
 
@@ -54,8 +72,12 @@ def test_style_layer_loss_is_the_lectures_formula():
     g = torch.randn(2, 5, 5, generator=generator, dtype=torch.float64)
     a = torch.randn(2, 5, 5, generator=generator, dtype=torch.float64)
     m = 49
-    reference = sum((g[b, i, j] - a[b, i, j]).item() ** 2 for b in range(2) for i in range(5) for j in range(5))
-    assert math.isclose(style_layer_loss(g, a, m).item(), reference / (4 * 25 * m * m), rel_tol=1e-12)
+    reference = sum(
+        (g[b, i, j] - a[b, i, j]).item() ** 2 for b in range(2) for i in range(5) for j in range(5)
+    )
+    assert math.isclose(
+        style_layer_loss(g, a, m).item(), reference / (4 * 25 * m * m), rel_tol=1e-12
+    )
     with pytest.raises(ValueError, match="differ in shape"):
         style_layer_loss(g, a[:, :4, :4], m)
 
@@ -63,7 +85,10 @@ def test_style_layer_loss_is_the_lectures_formula():
 def feature_dict(seed: int) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     shapes = {"l1": (1, 4, 8, 8), "l2": (1, 8, 4, 4), "l3": (1, 16, 2, 2)}
-    return {name: torch.rand(shape, generator=generator, dtype=torch.float64) for name, shape in shapes.items()}
+    return {
+        name: torch.rand(shape, generator=generator, dtype=torch.float64)
+        for name, shape in shapes.items()
+    }
 
 
 def test_style_loss_weights_each_layer_and_ignores_the_rest():
@@ -81,13 +106,16 @@ def test_style_loss_weights_each_layer_and_ignores_the_rest():
 
 
 def test_style_loss_compares_a_larger_image_per_position():
-    """Tiling the maps 2x2 multiplies the Gram matrix by 4 = the ratio of map sizes: no style difference."""
+    """Tiling the maps 2x2 multiplies the Gram matrix by 4 = the ratio of map sizes: no style
+    difference."""
     target = feature_dict(6)
     tiled = {name: fmap.repeat(1, 1, 2, 2) for name, fmap in target.items()}
     loss = StyleLoss(target, {"l1": 1.0, "l2": 1.0})
     assert loss(tiled).item() < 1e-20
-    unscaled = sum(style_layer_loss(gram_matrix(tiled[n]), gram_matrix(target[n]), tiled[n][0, 0].numel())
-                   for n in ("l1", "l2"))
+    unscaled = sum(
+        style_layer_loss(gram_matrix(tiled[n]), gram_matrix(target[n]), tiled[n][0, 0].numel())
+        for n in ("l1", "l2")
+    )
     assert unscaled.item() > 1e-3  # without the rescaling the same texture would look different
 
 
@@ -137,7 +165,9 @@ def test_vgg_features_equal_torchvisions_layers_on_normalized_input():
     features = torchvision.models.vgg19().features.eval()
     extractor = VGGFeatures(features, ["relu1_1", "conv2_2", "relu3_1"])
     images = torch.rand(2, 3, 32, 32)
-    normalized = (images - torch.tensor(extractors.IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(extractors.IMAGENET_STD).view(1, 3, 1, 1)
+    normalized = (images - torch.tensor(extractors.IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(
+        extractors.IMAGENET_STD
+    ).view(1, 3, 1, 1)
     out = extractor(images)
     names = vgg_layer_names(features)
     with torch.no_grad():
@@ -165,17 +195,27 @@ def test_the_real_weights_are_read_from_the_torch_hub_cache(tmp_path, monkeypatc
     reference = torchvision.models.vgg19()
     marker = torch.randn(64, 3, 3, 3, generator=torch.Generator().manual_seed(11))
     # store every tensor as a broadcast view of one value (a few bytes) except the marked first conv
-    state = {name: tensor.new_full((1,), 0.01).expand_as(tensor) for name, tensor in reference.state_dict().items()}
+    state = {
+        name: tensor.new_full((1,), 0.01).expand_as(tensor)
+        for name, tensor in reference.state_dict().items()
+    }
     state["features.0.weight"] = marker
     checkpoint.parent.mkdir(parents=True)
     torch.save(state, checkpoint)
     assert checkpoint.stat().st_size < 1_000_000
 
     source = load_feature_extractor("auto", verbose=False)
-    assert source.pretrained and "IMAGENET1K_V1" in source.description and str(checkpoint) in source.description
+    assert (
+        source.pretrained
+        and "IMAGENET1K_V1" in source.description
+        and str(checkpoint) in source.description
+    )
     torch.testing.assert_close(source.extractor.body[0].weight, marker)
     assert source.style_layers == extractors.VGG_STYLE_LAYERS and source.content_layer == "relu4_2"
-    assert set(source.extractor(torch.rand(1, 3, 32, 32))) == {*extractors.VGG_STYLE_LAYERS, "relu4_2"}
+    assert set(source.extractor(torch.rand(1, 3, 32, 32))) == {
+        *extractors.VGG_STYLE_LAYERS,
+        "relu4_2",
+    }
 
 
 def test_without_cached_weights_the_fallback_says_so(tmp_path, monkeypatch):
@@ -183,7 +223,10 @@ def test_without_cached_weights_the_fallback_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_ALLOW_DOWNLOAD", "0")
     source = load_feature_extractor("auto", verbose=False)
     assert not source.pretrained and isinstance(source.extractor, RandomMultiScaleFeatures)
-    assert "random multi-scale" in source.description and "not in the torch hub cache" in source.description
+    assert (
+        "random multi-scale" in source.description
+        and "not in the torch hub cache" in source.description
+    )
     with pytest.raises(RuntimeError, match="not in the torch hub cache"):
         load_feature_extractor("vgg19", verbose=False)
     with pytest.raises(ValueError, match="'auto', 'vgg19' or 'random'"):
@@ -191,9 +234,15 @@ def test_without_cached_weights_the_fallback_says_so(tmp_path, monkeypatch):
 
 
 def test_random_features_are_fixed_by_the_seed_and_zero_mean():
-    a, b, c = RandomMultiScaleFeatures(seed=0), RandomMultiScaleFeatures(seed=0), RandomMultiScaleFeatures(seed=1)
+    a, b, c = (
+        RandomMultiScaleFeatures(seed=0),
+        RandomMultiScaleFeatures(seed=0),
+        RandomMultiScaleFeatures(seed=1),
+    )
     for conv_a, conv_b, conv_c in zip(a.convs, b.convs, c.convs):
-        assert torch.equal(conv_a.weight, conv_b.weight) and not torch.equal(conv_a.weight, conv_c.weight)
+        assert torch.equal(conv_a.weight, conv_b.weight) and not torch.equal(
+            conv_a.weight, conv_c.weight
+        )
         assert conv_a.weight.mean(dim=(1, 2, 3)).abs().max() < 1e-6
     out = a(torch.rand(1, 3, 64, 64))
     assert list(out) == list(a.layers) and len(out) == 4 * 3
@@ -220,7 +269,9 @@ def test_synthesis_matches_the_texture_statistics():
     init = synthesis.noise_like(texture, seed=0)
     with torch.no_grad():
         start = loss(extractor(init)).item()
-    result = synthesize(extractor, init, style=loss, beta=1e6, evaluations=40, snapshot_at=(1, 40), progress=False)
+    result = synthesize(
+        extractor, init, style=loss, beta=1e6, evaluations=40, snapshot_at=(1, 40), progress=False
+    )
     assert result.evaluations == len(result.losses) == 40
     assert result.losses[-1] < 0.01 * result.losses[0]
     assert math.isclose(result.losses[0], 1e6 * start, rel_tol=1e-5)
@@ -235,7 +286,9 @@ def test_lbfgs_beats_adam_at_equal_evaluations():
         loss = StyleLoss(extractor(texture), {name: 1.0 for name in extractor.layers})
     init = synthesis.noise_like(texture, seed=1)
     lbfgs = synthesize(extractor, init, style=loss, beta=1e6, evaluations=30, progress=False)
-    adam = synthesize(extractor, init, style=loss, beta=1e6, optimizer="adam", evaluations=30, progress=False)
+    adam = synthesize(
+        extractor, init, style=loss, beta=1e6, optimizer="adam", evaluations=30, progress=False
+    )
     assert len(adam.losses) == 30 and adam.losses[-1] < adam.losses[0]
     assert lbfgs.losses[-1] < adam.losses[-1]
 
@@ -249,10 +302,23 @@ def test_style_transfer_trades_content_for_style_with_beta():
     with torch.no_grad():
         style_loss = StyleLoss(extractor(style_img), {name: 1.0 for name in extractor.layers})
         content_loss = ContentLoss(extractor(content_img), "s1k5")
-    results = [synthesize(extractor, content_img, style_loss, content_loss, beta=beta, evaluations=25, progress=False)
-               for beta in (1e4, 1e8)]
+    results = [
+        synthesize(
+            extractor,
+            content_img,
+            style_loss,
+            content_loss,
+            beta=beta,
+            evaluations=25,
+            progress=False,
+        )
+        for beta in (1e4, 1e8)
+    ]
     with torch.no_grad():
-        measured = [(content_loss(extractor(r.image)).item(), style_loss(extractor(r.image)).item()) for r in results]
+        measured = [
+            (content_loss(extractor(r.image)).item(), style_loss(extractor(r.image)).item())
+            for r in results
+        ]
     assert measured[1][0] > measured[0][0] and measured[1][1] < measured[0][1]
 
 

@@ -1,4 +1,5 @@
-"""course_utils.summary against torchinfo (parameters), fvcore and torch's FlopCounterMode (MACs)."""
+"""course_utils.summary against torchinfo (parameters), fvcore and torch's FlopCounterMode
+(MACs)."""
 
 import warnings
 
@@ -39,7 +40,9 @@ def fvcore_by_operator(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
 
 
 def fvcore_conv_linear_macs(model: nn.Module, x: torch.Tensor) -> int:
-    return sum(count for op, count in fvcore_by_operator(model, x).items() if op in FVCORE_MAC_OPERATORS)
+    return sum(
+        count for op, count in fvcore_by_operator(model, x).items() if op in FVCORE_MAC_OPERATORS
+    )
 
 
 def flop_counter_macs(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
@@ -56,13 +59,19 @@ def flop_counter_macs(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
             model(x)
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
-    return {str(op).removeprefix("aten."): flops // 2 for op, flops in counter.get_flop_counts()["Global"].items()}
+    return {
+        str(op).removeprefix("aten."): flops // 2
+        for op, flops in counter.get_flop_counts()["Global"].items()
+    }
 
 
 def assert_each_parameter_in_one_row(model: nn.Module, summary) -> None:
-    """Rows add up to the total, and each module's rows hold exactly the parameters it holds first."""
+    """Rows add up to the total, and each module's rows hold exactly the parameters it holds
+    first."""
     layers = summary.layers
-    assert layers["params"].sum() == summary.total_params == sum(p.numel() for p in model.parameters())
+    assert (
+        layers["params"].sum() == summary.total_params == sum(p.numel() for p in model.parameters())
+    )
     seen = set()
     for name, module in model.named_modules():
         own = [p for p in module.parameters(recurse=False) if id(p) not in seen]
@@ -142,7 +151,9 @@ def test_shared_module_counts_parameters_once_and_macs_per_call():
 def test_transposed_and_grouped_convolutions():
     up = nn.ConvTranspose2d(8, 4, kernel_size=2, stride=2)
     x = torch.randn(2, 8, 5, 5)
-    assert summarize(up, input=x).total_macs == fvcore_conv_linear_macs(up, x) == x.numel() * 4 * 2 * 2
+    assert (
+        summarize(up, input=x).total_macs == fvcore_conv_linear_macs(up, x) == x.numel() * 4 * 2 * 2
+    )
     depthwise = nn.Conv2d(6, 6, 3, padding=1, groups=6, bias=False)
     assert summarize(depthwise, (1, 6, 10, 10)).total_macs == 6 * 10 * 10 * 9
 
@@ -158,9 +169,17 @@ def test_table_has_a_total_row_and_renders():
     assert "attention_macs" not in str(summary) and "attention_macs" not in summary._repr_html_()
 
 
-@pytest.mark.parametrize("bad, message", [((3, 0, 4), "input_size"), ("224", "input_size"), ((), "input_size"),
-                                          ((1, 2.0), "input_size.*entry 1 is 2.0"), (224, "input_size"),
-                                          ((1, True), "input_size.*entry 1")])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ((3, 0, 4), "input_size"),
+        ("224", "input_size"),
+        ((), "input_size"),
+        ((1, 2.0), "input_size.*entry 1 is 2.0"),
+        (224, "input_size"),
+        ((1, True), "input_size.*entry 1"),
+    ],
+)
 def test_bad_input_size_says_what_is_expected(bad, message):
     with pytest.raises(ValueError, match=message):
         summarize(nn.Linear(2, 2), bad)
@@ -168,7 +187,11 @@ def test_bad_input_size_says_what_is_expected(bad, message):
 
 def test_input_size_of_numpy_integers_is_accepted():
     model = nn.Linear(2, 3)
-    assert summarize(model, np.array([4, 2])).total_macs == summarize(model, (np.int64(4), 2)).total_macs == 4 * 2 * 3
+    assert (
+        summarize(model, np.array([4, 2])).total_macs
+        == summarize(model, (np.int64(4), 2)).total_macs
+        == 4 * 2 * 3
+    )
 
 
 def test_a_wrong_rank_names_input_size():
@@ -183,7 +206,9 @@ def _hooks(model: nn.Module) -> int:
 
 
 def test_failure_leaves_no_hook_and_every_mode_as_it_was():
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Dropout(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Dropout(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2)
+    )
     model.train()
     model[1].eval()  # mixed modes: a frozen batch norm in a training model
     modes = [m.training for m in model.modules()]
@@ -202,7 +227,9 @@ def test_scripted_and_traced_modules_are_refused_before_any_hook():
         scripted = torch.jit.script(nn.Linear(2, 2))
         traced = torch.jit.trace(nn.Linear(2, 2), torch.randn(1, 2))
     model = nn.Sequential(plain, scripted)
-    with pytest.raises(TypeError, match=r"submodule '1' is a TorchScript module.*Pass the Python nn.Module"):
+    with pytest.raises(
+        TypeError, match=r"submodule '1' is a TorchScript module.*Pass the Python nn.Module"
+    ):
         summarize(model, (1, 2))
     assert _hooks(plain) == 0
     with pytest.raises(TypeError, match="before scripting or tracing"):
@@ -223,8 +250,9 @@ def test_the_global_random_state_is_untouched():
 
 
 class TinyAttention(nn.Module):
-    """Windowed-attention style: the weights of two never-called Linear leaves are passed to F.linear,
-    the attention is written with explicit matrix products, and the module holds a parameter itself."""
+    """Windowed-attention style: the weights of two never-called Linear leaves are passed to
+    F.linear, the attention is written with explicit matrix products, and the module holds a
+    parameter itself."""
 
     def __init__(self, dim: int = 8, heads: int = 2):
         super().__init__()
@@ -234,13 +262,20 @@ class TinyAttention(nn.Module):
 
     def forward(self, x):
         b, n, d = x.shape
-        q, k, v = F.linear(x, self.qkv.weight, self.qkv.bias).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = (
+            F.linear(x, self.qkv.weight, self.qkv.bias)
+            .reshape(b, n, 3, self.heads, d // self.heads)
+            .permute(2, 0, 3, 1, 4)
+        )
         attention = (q @ k.transpose(-2, -1) + self.bias_table).softmax(-1)
-        return F.linear((attention @ v).transpose(1, 2).reshape(b, n, d), self.proj.weight, self.proj.bias)
+        return F.linear(
+            (attention @ v).transpose(1, 2).reshape(b, n, d), self.proj.weight, self.proj.bias
+        )
 
 
 class WithOddParameters(nn.Module):
-    """A class token held by a non-leaf, a layer scale, tied weights and a leaf that is never called."""
+    """A class token held by a non-leaf, a layer scale, tied weights and a leaf that is never
+    called."""
 
     def __init__(self):
         super().__init__()
@@ -264,36 +299,50 @@ def test_every_parameter_in_exactly_one_row_and_weights_counted_wherever_used():
     assert_each_parameter_in_one_row(model, summary)
     rows = summary.layers.set_index("layer")
     assert rows.loc["b", "params"] == 8  # its bias; the tied weight is in a's row
-    assert rows.loc["unused_head", "params"] == 5 * 8 + 5 and rows.loc["unused_head", "input_shape"] is None
+    assert (
+        rows.loc["unused_head", "params"] == 5 * 8 + 5
+        and rows.loc["unused_head", "input_shape"] is None
+    )
     theirs = flop_counter_macs(model, x)
     assert summary.total_macs == theirs["addmm"] + theirs.get("mm", 0)
     assert summary.total_attention_macs == theirs["bmm"]
-    assert rows.loc["attention.qkv", "macs"] == 2 * 6 * 8 * 24 and rows.loc["attention.proj", "macs"] == 2 * 6 * 8 * 8
+    assert (
+        rows.loc["attention.qkv", "macs"] == 2 * 6 * 8 * 24
+        and rows.loc["attention.proj", "macs"] == 2 * 6 * 8 * 8
+    )
     assert rows.loc["attention", "attention_macs"] == summary.total_attention_macs
     assert "attention_macs" in str(summary)
 
 
 def test_small_vision_transformer_against_fvcore():
     torch.manual_seed(0)
-    model = torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=4,
-                                                 hidden_dim=32, mlp_dim=64).eval()
+    model = torchvision.models.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=32, mlp_dim=64
+    ).eval()
     x = torch.randn(2, 3, 32, 32)
     summary = summarize(model, input=x)
     theirs = fvcore_by_operator(model, x)
     assert summary.total_macs == theirs["conv"] + theirs["linear"]
     tokens = (32 // 8) ** 2 + 1
-    assert summary.total_attention_macs == 2 * len(model.encoder.layers) * tokens * tokens * 2 * model.hidden_dim
+    assert (
+        summary.total_attention_macs
+        == 2 * len(model.encoder.layers) * tokens * tokens * 2 * model.hidden_dim
+    )
     assert_each_parameter_in_one_row(model, summary)
-    assert torch.backends.mha.get_fastpath_enabled()  # the fused path is switched off only during the pass
+    # the fused path is switched off only during the pass
+    assert torch.backends.mha.get_fastpath_enabled()
 
 
 def summarize_beside_references(model: nn.Module) -> tuple[ModelSummary, dict, dict]:
-    """Summary, fvcore's and FlopCounterMode's counts of one 224 x 224 image; weight MACs agree with both."""
+    """Summary, fvcore's and FlopCounterMode's counts of one 224 x 224 image; weight MACs agree
+    with both."""
     x = torch.randn(1, 3, 224, 224)
     summary = summarize(model, input=x)
     fvcore_ops, torch_ops = fvcore_by_operator(model, x), flop_counter_macs(model, x)
     assert summary.total_macs == fvcore_ops["conv"] + fvcore_ops["linear"]
-    assert summary.total_macs == torch_ops["convolution"] + torch_ops["addmm"] + torch_ops.get("mm", 0)
+    assert summary.total_macs == torch_ops["convolution"] + torch_ops["addmm"] + torch_ops.get(
+        "mm", 0
+    )
     return summary, fvcore_ops, torch_ops
 
 
@@ -301,9 +350,13 @@ def test_vit_b_16_against_fvcore_and_flop_counter():
     torch.manual_seed(0)
     model = torchvision.models.vit_b_16().eval()
     summary, _, _ = summarize_beside_references(model)
-    # neither reference counts CPU's fused attention kernel: Q K^T and A V, d_k + d_v = 2 x hidden per pair
+    # neither reference counts CPU's fused attention kernel: Q K^T and A V, d_k + d_v = 2 x hidden
+    # per pair
     tokens = (224 // model.patch_size) ** 2 + 1
-    assert summary.total_attention_macs == len(model.encoder.layers) * tokens * tokens * 2 * model.hidden_dim
+    assert (
+        summary.total_attention_macs
+        == len(model.encoder.layers) * tokens * tokens * 2 * model.hidden_dim
+    )
     assert_each_parameter_in_one_row(model, summary)
 
 
@@ -319,7 +372,9 @@ def test_swin_t_against_fvcore_and_flop_counter():
 def test_computed_weights_count_as_the_layer_they_replace():
     class StandardizedConv(nn.Conv2d):
         def forward(self, x):
-            w = (self.weight - self.weight.mean(dim=(1, 2, 3), keepdim=True)) / (self.weight.std() + 1e-5)
+            w = (self.weight - self.weight.mean(dim=(1, 2, 3), keepdim=True)) / (
+                self.weight.std() + 1e-5
+            )
             return F.conv2d(x, w, self.bias, self.stride, self.padding)
 
     plain = summarize(nn.Conv2d(3, 8, 3), (1, 3, 10, 10))
@@ -340,7 +395,10 @@ def test_an_uncounted_product_operator_is_named_in_a_warning():
     class TimeConv(nn.Module):
         def __init__(self):
             super().__init__()
-            self.weight, self.bias = nn.Parameter(torch.randn(3, 4, 6)), nn.Parameter(torch.zeros(6))
+            self.weight, self.bias = (
+                nn.Parameter(torch.randn(3, 4, 6)),
+                nn.Parameter(torch.zeros(6)),
+            )
 
         def forward(self, x):
             return torch.conv_tbc(x, self.weight, self.bias)
@@ -359,4 +417,7 @@ def test_needs_exactly_one_input_and_a_module():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_runs_on_the_gpu():
     model = torchvision.models.resnet18().cuda().eval()
-    assert summarize(model, (2, 3, 64, 64)).total_macs == summarize(model.cpu(), (2, 3, 64, 64)).total_macs
+    assert (
+        summarize(model, (2, 3, 64, 64)).total_macs
+        == summarize(model.cpu(), (2, 3, 64, 64)).total_macs
+    )

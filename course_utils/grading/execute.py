@@ -1,11 +1,12 @@
 """Cell execution with bounded output (instructor grading).
 
-A graded kernel can print without end, or display a tiny PNG that decodes to gigapixels.
-nbgrader keeps every output in the grader's memory and then in the autograded notebook
-and the feedback page. :class:`BoundedExecute` is nbgrader's ``Execute`` preprocessor
-with two caps applied as each output arrives: the bytes a cell may keep, and the pixels
-of a PNG image. What goes past a cap is dropped, and the cell says so once, on standard
-output (nbgrader zeroes a test cell that wrote to standard error).
+A graded kernel can print without end, or display a tiny PNG that decodes to
+gigapixels. nbgrader keeps every output in the grader's memory and then in
+the autograded notebook and the feedback page. :class:`BoundedExecute` is
+nbgrader's ``Execute`` preprocessor with two caps applied as each output
+arrives: the bytes a cell may keep, and the pixels of a PNG image. What goes
+past a cap is dropped, and the cell says so once, on standard output
+(nbgrader zeroes a test cell that wrote to standard error).
 """
 
 from __future__ import annotations
@@ -27,27 +28,42 @@ def output_bytes(output: NotebookNode) -> int:
     if output.get("output_type") == "stream":
         return len(output.get("text", ""))
     if output.get("output_type") == "error":
-        return sum(len(line) for line in output.get("traceback", [])) + len(output.get("evalue", ""))
-    return sum(len(value) if isinstance(value, str) else len(str(value)) for value in output.get("data", {}).values())
+        return sum(len(line) for line in output.get("traceback", [])) + len(
+            output.get("evalue", "")
+        )
+    return sum(
+        len(value) if isinstance(value, str) else len(str(value))
+        for value in output.get("data", {}).values()
+    )
 
 
 def png_pixels(data: str) -> int | None:
-    """Width times height of a base64 PNG, read from its header; None when it is not a PNG."""
+    """Width times height of a base64 PNG, read from its header; None
+    when it is not a PNG."""
     try:
         head = base64.b64decode(data[:44] + "=" * (-len(data[:44]) % 4))
     except (ValueError, TypeError):
         return None
-    if len(head) < 24 or not head.startswith(PNG_SIGNATURE) or head[12:16] != b"IHDR":
+    if (
+        len(head) < 24
+        or not head.startswith(PNG_SIGNATURE)
+        or head[12:16] != b"IHDR"
+    ):
         return None
     width, height = struct.unpack(">II", head[16:24])
     return width * height
 
 
 class BoundedExecute(Execute):
-    """nbgrader's ``Execute`` keeping at most ``max_output_bytes`` per cell and no oversized PNG."""
+    """nbgrader's ``Execute`` keeping at most ``max_output_bytes`` per
+    cell and no oversized PNG."""
 
-    max_output_bytes = Integer(2 * 1024**2, help="characters of output a cell keeps").tag(config=True)
-    max_image_pixels = Integer(16_000_000, help="pixels of a PNG image an output may show").tag(config=True)
+    max_output_bytes = Integer(
+        2 * 1024**2, help="characters of output a cell keeps"
+    ).tag(config=True)
+    max_image_pixels = Integer(
+        16_000_000, help="pixels of a PNG image an output may show"
+    ).tag(config=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,16 +71,33 @@ class BoundedExecute(Execute):
         self._noted: set[int] = set()
 
     def _update_display_id(self, display_id: str, msg: dict) -> None:
-        """An update of an earlier display (``handle.update(...)``) passes the same caps, or is ignored."""
+        """An update of an earlier display (``handle.update(...)``)
+        passes the same caps, or is ignored."""
         data = msg.get("content", {}).get("data", {})
-        size = sum(len(value) if isinstance(value, str) else len(str(value)) for value in data.values())
-        pixels = png_pixels(data.get("image/png", "")) if isinstance(data.get("image/png"), str) else None
-        if size > self.max_output_bytes or (pixels is not None and pixels > self.max_image_pixels):
+        size = sum(
+            len(value) if isinstance(value, str) else len(str(value))
+            for value in data.values()
+        )
+        pixels = (
+            png_pixels(data.get("image/png", ""))
+            if isinstance(data.get("image/png"), str)
+            else None
+        )
+        if size > self.max_output_bytes or (
+            pixels is not None and pixels > self.max_image_pixels
+        ):
             return
         super()._update_display_id(display_id, msg)
 
-    def output(self, outs: list[NotebookNode], msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
-        """nbclient's handler of one kernel output message, with the byte and pixel caps applied.
+    def output(
+        self,
+        outs: list[NotebookNode],
+        msg: dict,
+        display_id: str | None,
+        cell_index: int,
+    ) -> NotebookNode | None:
+        """nbclient's handler of one kernel output message, with the byte
+        and pixel caps applied.
 
         Args:
             outs: the outputs of the cell so far; the new output is appended
@@ -84,12 +117,20 @@ class BoundedExecute(Execute):
         out = super().output(outs, msg, display_id, cell_index)
         if out is None:
             return None
-        reason = "later output" if cell_index in self._noted else ""  # once capped, the cell keeps nothing more
-        pixels = png_pixels(out.get("data", {}).get("image/png", "")) if "data" in out else None
+        # once capped, the cell keeps nothing more
+        reason = "later output" if cell_index in self._noted else ""
+        pixels = (
+            png_pixels(out.get("data", {}).get("image/png", ""))
+            if "data" in out
+            else None
+        )
         if reason:
             pass
         elif pixels is not None and pixels > self.max_image_pixels:
-            reason = f"a PNG image of {pixels:,} pixels (the limit is {self.max_image_pixels:,})"
+            reason = (
+                f"a PNG image of {pixels:,} pixels (the limit is "
+                f"{self.max_image_pixels:,})"
+            )
         else:
             kept = self._kept.get(cell_index, 0) + output_bytes(out)
             if kept > self.max_output_bytes:
@@ -100,10 +141,18 @@ class BoundedExecute(Execute):
             return out
         if outs and outs[-1] is out and display_id is None:
             outs.pop()
-        else:  # an output that a display id refers to: keep its place, drop its content
+        # an output that a display id refers to: keep its place, drop its
+        # content
+        else:
             out.clear()
             out.update(new_output("stream", name="stdout", text=""))
         if cell_index not in self._noted:
             self._noted.add(cell_index)
-            outs.append(new_output("stream", name="stdout", text=f"\n[the grader dropped {reason}]\n"))
+            outs.append(
+                new_output(
+                    "stream",
+                    name="stdout",
+                    text=f"\n[the grader dropped {reason}]\n",
+                )
+            )
         return None
