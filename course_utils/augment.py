@@ -54,8 +54,8 @@ def _uniform(
     like: torch.Tensor,
     generator: torch.Generator | None,
 ) -> torch.Tensor:
-    # drawn on the CPU so that one seed gives the same augmentation on every
-    # device
+    # drawn on the CPU so that one seed gives the same augmentation on
+    # every device
     return (
         torch.rand(n, generator=generator, dtype=torch.float64)
         * (high - low)

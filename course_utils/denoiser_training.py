@@ -298,7 +298,8 @@ def train_denoiser(
             then moved). Default: ``"cpu"``.
         log_every: record the mean training loss and the PSNR on 64 fixed
             validation patches at sigma 25 every this many iterations
-            (and at the last). Default: 100.
+            (and at the last); a resumed run keeps the spacing it started
+            with. Default: 100.
         progress: show a progress bar. Default: ``True``.
         state_path: a resumable state file: if it exists the run resumes
             from it, and it is rewritten every ``save_every`` iterations.
@@ -361,6 +362,8 @@ def train_denoiser(
     run = _Run(config, device, log, weights)
     if state is not None:
         run.load_state_dict(state)
+        # a resumed run keeps the spacing of the curve it started
+        log_every = run.log.every
     # iterations of this phase count on from the earlier ones'
     first_logged = run.log.phase_starts[-1]
     autocast = (

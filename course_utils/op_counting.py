@@ -135,8 +135,8 @@ _ALWAYS_ATTENTION = {
     if formula is _attention
 }
 
-# names of operators that multiply tensors together but have no formula
-# above
+# names of operators that multiply tensors together but have no
+# formula above
 _LOOKS_LIKE_A_PRODUCT = re.compile(
     r"conv(?!ert)|mm|matmul|linear|attention|transformer|rnn|lstm|gru|einsum|dot"
 )

@@ -268,8 +268,8 @@ def test_edited_test_cell_is_restored_from_the_source(graded):
 
 
 def test_feedback_hides_the_hidden_tests(graded):
-    # the feedback shows the student's own answers: a hidden line that repeats a solution line is no
-    # leak
+    # the feedback shows the student's own answers: a hidden line that repeats a solution line is
+    # no leak
     hidden_only = protected_lines(graded.chapter, solutions=False) - protected_lines(
         graded.chapter, hidden=False
     )

@@ -342,8 +342,8 @@ def test_shipped_checkpoint_beats_the_oracle_gaussian_filter_on_held_out_crops()
             f"{name}: the shipped DnCNN gains less than 5 dB at sigma 25"
         )
         gains.append(denoised - psnr(crop, best_gaussian_filter(noisy, crop)[0]))
-    # measured when it was shipped: +1.2 dB on average (-0.3 on chelsea's smooth fur, +2.0 on
-    # camera)
+    # measured when it was shipped: +1.2 dB on average (-0.3 on chelsea's smooth fur, +2.0
+    # on camera)
     assert sum(gains) / len(gains) > 0.5, gains
 
 
@@ -424,8 +424,8 @@ def test_the_whole_photo_table_is_what_the_shipped_models_give(camera):
     assert sorted(table["sigma"].unique()) == [15, 25, 50]
     assert set(table["method"]) == {"noisy", "gaussian (oracle)", "BM3D", "DnCNN", "FFDNet"}
     dncnn, ffdnet = load_denoiser(DNCNN_CHECKPOINT).model, load_denoiser(FFDNET_CHECKPOINT).model
-    # camera is the first held-out photo, so it gets the same noise as in
-    # benchmarks/denoise_speed.py
+    # camera is the first held-out photo, so it gets the same noise as
+    # in benchmarks/denoise_speed.py
     again = evaluate_denoisers(
         {"camera": camera},
         [25],

@@ -23,8 +23,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "course_utils"
 MAX_UNDOCUMENTED_PARAMS = 3
 
-# Modules exempted from the check while they are being rewritten (none now: every module is
-# checked).
+# Modules exempted from the check while they are being rewritten (none now: every module
+# is checked).
 NOT_YET_CHECKED: set[str] = set()
 
 # an entry of an Args section: "name:", "name (type):", "*args:", or "a, b:" for two at once
@@ -99,8 +99,8 @@ def problems_in(source: str, filename: str) -> list[str]:
             found.append(f"{label}: Args: names {', '.join(stale)}, which are not parameters")
 
     def public(name: str) -> bool:
-        # other special methods (__torch_dispatch__, __exit__ ...) have the signature their protocol
-        # fixes
+        # other special methods (__torch_dispatch__, __exit__ ...) have the signature their
+        # protocol fixes
         return not name.startswith("_") or name in ("__init__", "__call__")
 
     for node in ast.parse(source, filename).body:

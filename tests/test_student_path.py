@@ -329,8 +329,8 @@ def test_exchange_round_trip_release_fetch_submit_collect_autograde(tmp_path):
     )
     for folder in (exchange, home / ".jupyter", work):
         folder.mkdir(parents=True)
-    # the instructor's course root: the course's config plus the exchange, and the source notebook
-    # only
+    # the instructor's course root: the course's config plus the exchange, and the source
+    # notebook only
     course.mkdir()
     shutil.copytree(REPO / "solutions" / chapter, course / "solutions" / chapter)
     config = (REPO / "nbgrader_config.py").read_text()
@@ -458,8 +458,8 @@ def test_jupyterlab_opens_a_release_without_marking_it_modified(tmp_path):
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(f"http://127.0.0.1:{port}/lab/tree/{chapter}.ipynb?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-            # the kernel starts and reports its language_info, which JupyterLab writes into the
-            # model
+            # the kernel starts and reports its language_info, which JupyterLab writes into
+            # the model
             page.wait_for_function(
                 "() => [...document.querySelectorAll('.jp-StatusBar-TextItem')].some(e => "
                 "/Idle/.test(e.textContent))",

@@ -115,8 +115,8 @@ def test_crop_views_are_torchvisions_five_and_ten_crops_and_predictions_average_
     )
     ten = augment.crop_views(images, 24)
     assert ten.shape == (10, 2, 1, 24, 24)
-    # the mirrored image's top-left crop is the mirror of the top-right crop; centres mirror each
-    # other
+    # the mirrored image's top-left crop is the mirror of the top-right crop; centres mirror
+    # each other
     assert torch.equal(ten[5], TF.horizontal_flip(ten[1])) and torch.equal(
         ten[9], TF.horizontal_flip(ten[4])
     )

@@ -141,8 +141,8 @@ class BoundedExecute(Execute):
             return out
         if outs and outs[-1] is out and display_id is None:
             outs.pop()
-        # an output that a display id refers to: keep its place, drop its
-        # content
+        # an output that a display id refers to: keep its place, drop
+        # its content
         else:
             out.clear()
             out.update(new_output("stream", name="stdout", text=""))

@@ -81,8 +81,8 @@ def copy_namespace(namespace: dict) -> dict:
         else:
             try:
                 copied[name] = copy.deepcopy(value)
-            # generators, locks, open files: shared, as they are rare in
-            # cells
+            # generators, locks, open files: shared, as they are rare
+            # in cells
             except Exception:
                 copied[name] = value
     return copied

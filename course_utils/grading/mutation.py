@@ -316,8 +316,8 @@ def mutate(source: str, cell: str) -> list[Mutant]:
     for index in range(len(_sites(ast.parse(source)))):
         variants = len(list(_mutations(_sites(ast.parse(source))[index])))
         for number in range(variants):
-            # a fresh tree per mutant: replacements reuse the site's
-            # children
+            # a fresh tree per mutant: replacements reuse the
+            # site's children
             tree = ast.parse(source)
             site = _sites(tree)[index]
             what, replacement = list(_mutations(site))[number]

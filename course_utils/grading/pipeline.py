@@ -526,8 +526,8 @@ def grade_in_parallel(
             for future in as_completed(futures):
                 try:
                     outcome = future.result()
-                # a bug of ours for one submission is not the end of the
-                # class
+                # a bug of ours for one submission is not the end of
+                # the class
                 except Exception as error:
                     outcome = Outcome(
                         futures[future].student,
@@ -535,8 +535,8 @@ def grade_in_parallel(
                         reason="the grader failed: "
                         f"{type(error).__name__}: {error}",
                     )
-                # may turn it into grading_error (the gradebook could not be
-                # written)
+                # may turn it into grading_error (the gradebook could not
+                # be written)
                 record(outcome)
                 not_graded += not outcome.graded
                 bar.update()
