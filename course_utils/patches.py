@@ -19,7 +19,8 @@ HELD_OUT_IMAGES = ("camera", "astronaut", "coffee", "chelsea", "coins")
 #: Every real photo and texture that installed packages ship
 #: (:mod:`course_utils.data`), except the held-out five and ``retina`` (a
 #: 1411 x 1411 fundus photo, mostly dark and smooth, that would be a quarter
-#: of the patches). The FFDNet checkpoint was trained on these.
+#: of the patches). The FFDNet checkpoint's last phase was trained on these;
+#: its first two had the 19 before ``barbara``.
 TRAINING_PHOTOS = (
     "brick",
     "grass",
@@ -40,6 +41,12 @@ TRAINING_PHOTOS = (
     "aero",
     "ascent",
     "grace_hopper",
+    "barbara",
+    "kodim23",
+    "monarch",
+    "sail",
+    "tulips",
+    "luispedro",
 )
 
 

@@ -277,7 +277,7 @@ def test_every_training_photo_loads_from_the_package_that_ships_it(capsys):
         assert name in SKIMAGE_IMAGES or name in PACKAGE_PHOTOS, name
     for name, source in PACKAGE_PHOTOS.items():
         image = load_image(name, gray=True)
-        assert image.dtype == np.float32 and image.ndim == 2 and min(image.shape) >= 400, (
+        assert image.dtype == np.float32 and image.ndim == 2 and min(image.shape) >= 300, (
             name,
             image.shape,
         )
