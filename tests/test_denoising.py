@@ -444,3 +444,51 @@ def test_the_whole_photo_table_is_what_the_shipped_models_give(camera):
         assert again.loc[method, "ssim"] == pytest.approx(stored.loc[method, "ssim"], abs=1e-3), (
             method
         )
+
+
+def _ablation_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "denoiser_ablation.py"
+    spec = importlib.util.spec_from_file_location("denoiser_ablation", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_ablation_runs_differ_only_in_architecture_and_precision():
+    ablation = _ablation_script()
+    configs = {name: ablation.variant_config(name, 10) for name in ablation.VARIANTS}
+    shared = {
+        key: {getattr(config, key) for config in configs.values()}
+        for key in ("channels", "batch_size", "patch_size", "learning_rate", "seed", "images")
+    }
+    assert all(len(values) == 1 for values in shared.values()), shared
+    assert {(c.architecture, c.bf16) for c in configs.values()} == {
+        (architecture, bf16) for architecture in ("dncnn", "ffdnet") for bf16 in (False, True)
+    }
+    dncnn = configs["DnCNN, float32"]
+    assert (dncnn.depth, dncnn.channels) == (17, 64), "DnCNN runs at the paper's size"
+    assert ablation.variant_config("FFDNet, bfloat16", 10, seed=1).seed == 1
+    rows = ablation.run_ablation(
+        0, [25], seeds=[0], iterations=[1, 1, 1, 1], crop=48, progress=False
+    )
+    assert list(dict.fromkeys(rows["variant"])) == list(ablation.VARIANTS)
+    assert len(rows) == len(ablation.VARIANTS) * len(HELD_OUT_IMAGES)
+    assert (rows["iterations"] == 1).all() and (rows["minutes"] > 0).all()
+    assert (rows["seed"] == 0).all()
+    assert rows["psnr"].between(10, 60).all(), rows["psnr"]
+    with pytest.raises(ValueError, match="one count per configuration"):
+        ablation.run_ablation(0, [25], iterations=[1, 1])
+
+
+def test_the_ablation_times_iterations_after_the_warm_up(monkeypatch):
+    ablation = _ablation_script()
+
+    def slow_start(config, **kwargs):
+        # 5 s of warm-up, then 0.1 s per iteration
+        return None, None, 5.0 + 0.1 * config.iterations
+
+    monkeypatch.setattr(ablation, "train_denoiser", slow_start)
+    assert ablation.iterations_for("DnCNN, float32", minutes=1) == 600
