@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument(
         "--bf16",
         action="store_true",
-        help="also run FFDNet in bfloat16 autocast (AVX-512 BF16 CPUs)",
+        help="also run FFDNet in bfloat16 autocast (faster on some CPUs)",
     )
     args = parser.parse_args()
     if args.threads:

@@ -65,6 +65,11 @@ FFDNET_CHECKPOINT = CHECKPOINTS / "ffdnet_gray.pt"
 #: :func:`course_utils.denoise.evaluate_denoisers`, written by ``python
 #: benchmarks/denoise_speed.py --csv`` (chapter 6 shows them).
 WHOLE_PHOTO_RESULTS = CHECKPOINTS / "whole_photos.csv"
+#: DnCNN and FFDNet, float32 and bfloat16, trained for equal minutes and
+#: evaluated like :data:`WHOLE_PHOTO_RESULTS`: one row per run, photo and
+#: sigma, written by ``python benchmarks/denoiser_ablation.py --csv``
+#: (chapter 6 shows them).
+ABLATION_RESULTS = CHECKPOINTS / "ablation.csv"
 #: The noise level of the validation patches.
 VALIDATION_SIGMA = 25.0
 
@@ -75,8 +80,9 @@ class DenoiserConfig:
 
     ``architecture`` is ``"dncnn"`` (blind: it never sees sigma) or
     ``"ffdnet"`` (given sigma). ``bf16`` trains in bfloat16 autocast (the
-    weights and the loss stay float32), which halves the time per iteration
-    on CPUs with AVX-512 BF16 and on GPUs.
+    weights and the loss stay float32), which halved the time per iteration
+    on the CPU that trained the shipped FFDNet and on GPUs, but is slower on
+    CPUs without fast bfloat16 arithmetic (chapter 6 times both).
     """
 
     architecture: str = "ffdnet"

@@ -483,6 +483,65 @@ def test_the_ablation_runs_differ_only_in_architecture_and_precision():
         ablation.run_ablation(0, [25], iterations=[1, 1])
 
 
+def test_the_ablation_table_holds_equal_time_runs_on_the_whole_photo_noise():
+    """The shipped ablation rows: every configuration once per seed, each
+    run on every held-out photo and sigma, the runs equally long, and every
+    model better than the noisy photo it was given, whose PSNR the
+    whole-photo table records (the same seeded noise)."""
+    import pandas as pd
+
+    from course_utils.denoiser_training import ABLATION_RESULTS, WHOLE_PHOTO_RESULTS
+
+    ablation = _ablation_script()
+    table = pd.read_csv(ABLATION_RESULTS)
+    assert list(dict.fromkeys(table["variant"])) == list(ablation.VARIANTS)
+    seeds = sorted(table["seed"].unique())
+    assert len(seeds) >= 2, f"the chapter compares seeds; the table has {seeds}"
+    expected_cells = {(image, sigma) for image in HELD_OUT_IMAGES for sigma in (15, 25, 50)}
+    runs = table.groupby(["variant", "seed"], sort=False)
+    assert len(runs) == len(ablation.VARIANTS) * len(seeds)
+    for (variant, seed), rows in runs:
+        cells = set(zip(rows["image"], rows["sigma"].astype(int)))
+        assert cells == expected_cells and len(rows) == len(cells), (variant, seed)
+        for column in ("iterations", "minutes", "architecture", "bf16"):
+            assert rows[column].nunique() == 1, f"{variant}, seed {seed}: {column} varies"
+        settings = ablation.VARIANTS[variant]
+        assert rows["architecture"].iloc[0] == settings["architecture"], variant
+        assert bool(rows["bf16"].iloc[0]) == settings["bf16"], variant
+    counts = runs["iterations"].first().groupby(level="variant", sort=False).unique()
+    assert all(len(count) == 1 for count in counts), f"seeds ran for other iterations: {counts}"
+    repeat = "--iterations " + " ".join(str(count[0]) for count in counts)
+    assert repeat in " ".join(ablation.__doc__.split()), (
+        f"the script's docstring should say how to repeat the shipped runs: {repeat}"
+    )
+    minutes = runs["minutes"].first()
+    assert minutes.max() / minutes.min() < 1.2, f"the runs are not equally long: {minutes}"
+    whole = pd.read_csv(WHOLE_PHOTO_RESULTS)
+    noisy = whole[whole["method"] == "noisy"].set_index(["image", "sigma"])["psnr"]
+    given = noisy.loc[list(zip(table["image"], table["sigma"]))].to_numpy()
+    # 1 dB: the short bfloat16 FFDNet run of seed 0 gains about 2 dB at sigma 15
+    gain = table["psnr"].to_numpy() - given
+    assert (gain > 1).all(), f"a run barely denoises: {table[gain <= 1]}"
+    assert table["ssim"].between(0, 1).all()
+    # chapter 6 compares the ablation's seconds per bfloat16 FFDNet iteration
+    # with the shipped model's first phase: the same step
+    first_phase = load_denoiser(FFDNET_CHECKPOINT).phases[0][0]
+    ablation_ffdnet = ablation.variant_config("FFDNet, bfloat16", first_phase.iterations)
+    for setting in (
+        "architecture",
+        "depth",
+        "channels",
+        "batch_size",
+        "patch_size",
+        "bf16",
+        "learning_rate",
+        "final_learning_rate",
+        "sigma_min",
+        "sigma_max",
+    ):
+        assert getattr(ablation_ffdnet, setting) == getattr(first_phase, setting), setting
+
+
 def test_the_ablation_times_iterations_after_the_warm_up(monkeypatch):
     ablation = _ablation_script()
 

@@ -136,9 +136,9 @@ def test_wheel_holds_the_package_and_its_checkpoints_only(wheel):
     assert modules == expected, (
         f"missing from the wheel: {sorted(expected - modules)}; extra: {sorted(modules - expected)}"
     )
-    assert {"dncnn_gray_blind.pt", "ffdnet_gray.pt", "whole_photos.csv"} <= set(shipped), sorted(
+    assert {"dncnn_gray_blind.pt", "ffdnet_gray.pt", "whole_photos.csv", "ablation.csv"} <= set(
         shipped
-    )
+    ), sorted(shipped)
     for path in SHIPPED_CHECKPOINT_FILES:
         assert shipped[path.name] == path.read_bytes(), f"{path.name} differs in the wheel"
     assert not [n for n in names if "/checkpoints/" in n and not n.endswith((".pt", ".csv"))], names
