@@ -12,11 +12,11 @@ trained in float32 and in bfloat16 autocast, all on the same photos with the
 same schedule (Adam, cosine from 1e-3 to 1e-5 over the run, batches of 32
 patches of 64 x 64, sigma uniform in [0, 55]) and the same wall time, once
 per seed: a short FFDNet run is still in the unsettled start of training,
-where two seeds can end dB apart, so a single run says little. Each configuration's
-iterations are set from timed iterations after a warm-up so that it lasts
-``--minutes``; ``--iterations`` repeats the runs of a table exactly (the
-shipped one: ``--iterations 126 108 698 492``, 6 minutes each on the machine
-that ran it).
+where two seeds can end several dB apart, so a single run says little.
+Each configuration's iterations are set from timed iterations after a
+warm-up so that it lasts ``--minutes``; ``--iterations`` repeats the runs
+of a table exactly (the shipped one: ``--iterations 126 108 698 492``, 6
+minutes each on the machine that ran it).
 The trained models then denoise the five held-out photos with the noise of
 ``benchmarks/denoise_speed.py`` (the same seeds, so the rows line up with
 its BM3D rows). ``--csv`` writes one row per run, image and sigma. Not a

@@ -100,8 +100,8 @@ def denoise_image(
         sigma: the noise level on the 0-255 scale; FFDNet needs it, a blind
             DnCNN ignores it. Default: ``None``.
         bf16: run the convolutions in bfloat16 (``torch.autocast``), faster
-            on GPUs and on CPUs with fast bfloat16 arithmetic (not all that
-            have AVX-512 BF16); the result is float32. Default: ``False``.
+            on GPUs and on CPUs with fast bfloat16 arithmetic; the result is
+            float32. Default: ``False``.
 
     Returns:
         The denoised image, float32 ``(H, W)``, not clipped.

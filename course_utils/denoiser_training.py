@@ -80,9 +80,8 @@ class DenoiserConfig:
 
     ``architecture`` is ``"dncnn"`` (blind: it never sees sigma) or
     ``"ffdnet"`` (given sigma). ``bf16`` trains in bfloat16 autocast (the
-    weights and the loss stay float32), which halved the time per iteration
-    on the CPU that trained the shipped FFDNet and on GPUs, but is slower on
-    CPUs without fast bfloat16 arithmetic (chapter 6 times both).
+    weights and the loss stay float32), which is faster on GPUs and on some
+    CPUs, and slower on others (chapter 6 times both).
     """
 
     architecture: str = "ffdnet"
